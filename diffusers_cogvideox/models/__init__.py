@@ -1,0 +1,1 @@
+"""CogVideoX transformer and 3D causal VAE."""

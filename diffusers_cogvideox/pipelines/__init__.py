@@ -1,0 +1,1 @@
+"""Text-, image- and video-to-video pipelines."""

@@ -1,0 +1,1 @@
+"""Model cards, dataset cards and Gradio Spaces for CogVideoX, VisionReward and MPO."""
