@@ -14,6 +14,71 @@ import torch
 TINY_TEXT_DIM = 32
 TINY_MAX_TEXT_LENGTH = 16
 
+# Tiny ``CogVideoXTransformer3DModel`` configs, one per official variant (same switches, toy sizes). Latents have 4
+# channels (8 for image-to-video: noise + image latent). Learned positions (5b-i2v) only take the grid they were made
+# for: 3 latent frames (9 video frames) of 4 x 4 latents (32 x 32 pixels).
+_TINY_TRANSFORMER_COMMON = dict(
+    num_attention_heads=2,
+    attention_head_dim=16,  # RoPE splits the head into t/h/w parts: a multiple of 16
+    in_channels=4,
+    out_channels=4,
+    time_embed_dim=16,
+    text_embed_dim=TINY_TEXT_DIM,
+    max_text_seq_length=TINY_MAX_TEXT_LENGTH,
+    num_layers=1,
+    sample_frames=9,
+    sample_height=4,
+    sample_width=4,
+    patch_size=2,
+    temporal_compression_ratio=4,
+)
+TINY_TRANSFORMER_CONFIGS: dict[str, dict] = {
+    "2b": dict(_TINY_TRANSFORMER_COMMON),
+    "5b": dict(_TINY_TRANSFORMER_COMMON, use_rotary_positional_embeddings=True),
+    "5b-i2v": dict(
+        _TINY_TRANSFORMER_COMMON,
+        in_channels=8,
+        use_rotary_positional_embeddings=True,
+        use_learned_positional_embeddings=True,
+    ),
+    "1.5-5b": dict(
+        _TINY_TRANSFORMER_COMMON,
+        sample_frames=17,
+        sample_height=16,
+        sample_width=16,
+        patch_size_t=2,
+        patch_bias=False,
+        use_rotary_positional_embeddings=True,
+    ),
+    "1.5-5b-i2v": dict(
+        _TINY_TRANSFORMER_COMMON,
+        in_channels=8,
+        sample_frames=17,
+        sample_height=16,
+        sample_width=16,
+        patch_size_t=2,
+        patch_bias=False,
+        ofs_embed_dim=16,  # added to the timestep embedding, so it equals time_embed_dim
+        use_rotary_positional_embeddings=True,
+    ),
+}
+
+# Tiny ``AutoencoderKLCogVideoX`` configs: the official block layout (4 down / 4 up blocks, 8x spatial and 4x temporal
+# compression) at toy widths. ``TINY_VAE_CONFIG`` has 4 latent channels, matching the tiny transformers;
+# ``TINY_VAE_CONFIG_16`` has the official 16.
+TINY_VAE_CONFIG: dict = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    block_out_channels=(8, 8, 8, 8),
+    latent_channels=4,
+    layers_per_block=1,
+    norm_num_groups=2,
+    temporal_compression_ratio=4,
+)
+TINY_VAE_CONFIG_16: dict = dict(TINY_VAE_CONFIG, block_out_channels=(16, 16, 16, 16), latent_channels=16)
+
 _CORPUS = [
     "a panda playing a guitar in a bamboo forest, cinematic lighting",
     "dance monkey",
@@ -66,3 +131,115 @@ def tiny_t5_encoder(d_model: int = TINY_TEXT_DIM, seed: int = 0):
     )
     torch.manual_seed(seed)
     return T5EncoderModel(config).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Tiny pipelines: the embedded default of `cogvideox generate` and the pipeline test fixtures
+# ----------------------------------------------------------------------------------------------------------------------
+
+PIPELINE_CLASS_NAMES = {
+    "t2v": "CogVideoXPipeline",
+    "i2v": "CogVideoXImageToVideoPipeline",
+    "v2v": "CogVideoXVideoToVideoPipeline",
+}
+IMAGE_TO_VIDEO_VARIANTS = ("5b-i2v", "1.5-5b-i2v")
+
+
+def _default_variant(variant: str | None, kind: str) -> str:
+    if kind not in PIPELINE_CLASS_NAMES:
+        raise ValueError(f"kind must be one of {sorted(PIPELINE_CLASS_NAMES)}; got {kind!r}")
+    variant = variant or ("5b-i2v" if kind == "i2v" else "2b")
+    if variant not in TINY_TRANSFORMER_CONFIGS:
+        raise ValueError(f"variant must be one of {sorted(TINY_TRANSFORMER_CONFIGS)}; got {variant!r}")
+    if (kind == "i2v") != (variant in IMAGE_TO_VIDEO_VARIANTS):
+        needed = "an image-to-video" if kind == "i2v" else "a text-to-video"
+        raise ValueError(f"kind={kind!r} needs {needed} variant; got {variant!r}")
+    return variant
+
+
+def tiny_vae_config(variant: str = "2b") -> dict:
+    """The tiny VAE config with the variant's latent scaling (2b: 1.15258426, others 0.7; 1.5 inverts I2V scaling)."""
+    config = dict(TINY_VAE_CONFIG)
+    config["scaling_factor"] = 1.15258426 if variant == "2b" else 0.7
+    config["invert_scale_latents"] = variant.startswith("1.5")
+    return config
+
+
+def tiny_scheduler_config(variant: str = "2b") -> dict:
+    """The official repos' ``CogVideoXDDIMScheduler`` config (``snr_shift_scale`` 3.0 for 2b, 1.0 otherwise)."""
+    return dict(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        num_train_timesteps=1000,
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        set_alpha_to_one=True,
+        steps_offset=0,
+        timestep_spacing="trailing",
+        snr_shift_scale=3.0 if variant == "2b" else 1.0,
+    )
+
+
+def tiny_components(variant: str = "2b", seed: int = 0, library: str = "diffusers_cogvideox") -> dict:
+    """Random tiny ``tokenizer, text_encoder, vae, transformer, scheduler`` for ``variant``.
+
+    ``library="diffusers"`` builds diffusers' transformer and VAE classes instead of this package's (same weights
+    layout): that is how the Hub-layout folders below are written.
+    """
+    from diffusers import CogVideoXDDIMScheduler
+
+    if library == "diffusers":
+        from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+    else:
+        from .models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
+        from .models.transformer_cogvideox import CogVideoXTransformer3DModel
+    torch.manual_seed(seed)
+    transformer = CogVideoXTransformer3DModel(**TINY_TRANSFORMER_CONFIGS[variant]).eval()
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLCogVideoX(**tiny_vae_config(variant)).eval()
+    return dict(
+        tokenizer=tiny_t5_tokenizer(),
+        text_encoder=tiny_t5_encoder(seed=seed + 2),
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDDIMScheduler(**tiny_scheduler_config(variant)),
+    )
+
+
+def tiny_pipeline(variant: str | None = None, kind: str = "t2v", seed: int = 0):
+    """A random tiny pipeline of this package: ``kind`` is t2v, i2v or v2v; ``variant`` defaults to 2b (5b-i2v for
+    i2v). Random weights: the output is noise."""
+    import diffusers_cogvideox
+
+    variant = _default_variant(variant, kind)
+    return getattr(diffusers_cogvideox, PIPELINE_CLASS_NAMES[kind])(**tiny_components(variant, seed))
+
+
+def save_tiny_hub_folder(path, variant: str | None = None, kind: str = "t2v", seed: int = 0):
+    """Write a random tiny pipeline laid out like the official Hub repo of ``variant``: ``model_index.json`` naming
+    diffusers' classes (``CogVideoXPipeline`` for the text-to-video repos, ``CogVideoXImageToVideoPipeline`` for the
+    I2V ones), and ``scheduler/``, ``text_encoder/``, ``tokenizer/``, ``transformer/``, ``vae/``. Returns the path."""
+    import diffusers
+
+    variant = _default_variant(variant, kind)
+    pipeline_class = "CogVideoXImageToVideoPipeline" if kind == "i2v" else "CogVideoXPipeline"
+    pipe = getattr(diffusers, pipeline_class)(**tiny_components(variant, seed, library="diffusers"))
+    pipe.save_pretrained(path)
+    return path
+
+
+# PROVISIONAL (pipelines): until the VAE engineer's TINY_VAE_CONFIG lands
+if "TINY_VAE_CONFIG" not in globals():
+    TINY_VAE_CONFIG = dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )

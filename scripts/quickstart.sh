@@ -3,4 +3,4 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-cogvideox generate --out outputs/tiny_clip.mp4 "$@"
+vr-quickstart --out outputs/quickstart "$@"

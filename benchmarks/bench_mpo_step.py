@@ -1,0 +1,195 @@
+"""One MPO training step: ours vs the research-script approach, same model, batch and run.
+
+    python benchmarks/bench_mpo_step.py                       # mid-size CogVideoX config on CPU (a few minutes)
+    python benchmarks/bench_mpo_step.py --device cuda --layers 8 --heads 16 --frames 13 --height 30 --width 45
+
+Variants (all: LoRA rank 64 on the attention projections, AdamW, gradient checkpointing, B pairs):
+
+* ``ours``: ``MPOTrainer``'s step - reference = the same network with its adapter disabled (no copy); chosen and
+  rejected in one batched forward of 2B for the policy and one for the reference.
+* ``copy+separate``: the research-script reference handling with the same LoRA policy - a frozen second full copy of
+  the denoiser as reference, and separate forwards for chosen and rejected (policy w, policy l, reference w,
+  reference l).
+* ``official``: SalesforceAIResearch/DiffusionDPO's setup - full fine-tuning (AdamW on every weight) with a frozen
+  copy as reference and separate forwards. Shown for scale; it also changes what is trained.
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over model set-up and ``--steps`` steps; on CPU each variant
+runs in a fresh child process and reports the growth of its peak resident set size (``ru_maxrss``) over the size
+before the model was built (coarse, allocator caching included, but the same for all). Throughput: pairs per second,
+median over ``--steps`` steps after one warm-up step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+VARIANTS = ("ours", "copy+separate", "official")
+
+
+def build_config(args: argparse.Namespace) -> dict:
+    """A CogVideoX-5b-shaped transformer (RoPE, expert AdaLN), scaled down."""
+    return dict(
+        num_attention_heads=args.heads,
+        attention_head_dim=args.head_dim,
+        in_channels=16,
+        out_channels=16,
+        time_embed_dim=512,
+        text_embed_dim=args.text_dim,
+        num_layers=args.layers,
+        sample_frames=(args.frames - 1) * 4 + 1,
+        sample_height=args.height,
+        sample_width=args.width,
+        max_text_seq_length=args.text_length,
+        use_rotary_positional_embeddings=True,
+    )
+
+
+def make_batch(args: argparse.Namespace, device: str) -> dict:
+    g = torch.Generator().manual_seed(0)
+    shape = (args.pairs, args.frames, 16, args.height, args.width)
+    latents = torch.cat([torch.randn(shape, generator=g), torch.randn(shape, generator=g)])
+    return {
+        "latents": latents.to(device),
+        "prompt_embeds": torch.randn(args.pairs, args.text_length, args.text_dim, generator=g).to(device),
+        "rows": torch.arange(args.pairs),
+        "prompts": [f"prompt {i}" for i in range(args.pairs)],
+    }
+
+
+def _memory_now(device: str) -> int:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def run_variant(variant: str, args: argparse.Namespace) -> dict:
+    """Build the variant, run warm-up + timed steps; returns pairs/s and peak memory growth (bytes)."""
+    from diffusers_cogvideox import CogVideoXTransformer3DModel
+    from trl_vision_reward.losses import diffusion_dpo_loss, noisy_and_target, per_sample_mse, sample_timesteps_uniform
+    from trl_vision_reward.mpo_config import MPOConfig
+    from trl_vision_reward.mpo_trainer import MPOTrainer, _RotaryCache, add_lora, denoise
+
+    device = args.device
+    torch.manual_seed(0)
+    batch = make_batch(args, device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start_memory = torch.cuda.memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    dtype = getattr(torch, args.dtype)
+    model = CogVideoXTransformer3DModel(**build_config(args)).to(device=device, dtype=dtype)
+    cfg = MPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench_mpo_"), report_to=[], lora_r=64, lora_alpha=64, use_cpu=device == "cpu", beta=500,
+        gradient_checkpointing=True, learning_rate=1e-5,
+    )  # fmt: skip
+
+    if variant == "ours":
+        trainer = MPOTrainer(model=model, args=cfg)
+        model = trainer.model
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def step():
+            loss = trainer.compute_loss(model, batch)
+            loss.backward()
+    else:
+        model.enable_gradient_checkpointing()
+        reference = copy.deepcopy(model).requires_grad_(False).eval()
+        if variant == "copy+separate":
+            add_lora(model, cfg)
+        params = [p for p in model.parameters() if p.requires_grad]
+        from trl_vision_reward.losses import cogvideox_alphas_cumprod
+
+        abar, rope = cogvideox_alphas_cumprod(), _RotaryCache()
+
+        def step():
+            latents = batch["latents"]
+            w, l = latents.chunk(2)
+            noise = torch.randn(w.shape, device=device)
+            t = sample_timesteps_uniform(w.shape[0], device=device)
+            errs = {}
+            for name, x0 in (("w", w), ("l", l)):
+                noisy, target = noisy_and_target("v_prediction", x0, noise, t, abar)
+                cond = {"prompt_embeds": batch["prompt_embeds"].to(dtype)}
+                with torch.no_grad():
+                    errs[f"ref_{name}"] = per_sample_mse(denoise(reference, "cogvideox", noisy.to(dtype), t, cond, rope), target)
+                errs[f"model_{name}"] = per_sample_mse(denoise(model, "cogvideox", noisy.to(dtype), t, cond, rope), target)
+            diffusion_dpo_loss(errs["model_w"], errs["model_l"], errs["ref_w"], errs["ref_l"], 500.0).loss.backward()
+
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    times = []
+    for i in range(args.steps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i:  # the first step warms up
+            times.append(time.perf_counter() - t0)
+    return {
+        "pairs_per_s": args.pairs / statistics.median(times),
+        "peak_bytes": _memory_now(device) - start_memory,
+        "trainable": sum(p.numel() for p in params),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--text-dim", type=int, default=512)
+    parser.add_argument("--text-length", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=3, help="latent frames")
+    parser.add_argument("--height", type=int, default=16, help="latent height")
+    parser.add_argument("--width", type=int, default=16, help="latent width")
+    parser.add_argument("--pairs", type=int, default=2, help="pairs per step")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps (after one warm-up)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print("RESULT " + json.dumps(run_variant(args.child, args)))
+        return 0
+    results = {}
+    for variant in args.variants:
+        if args.device == "cpu":  # a fresh process per variant: ru_maxrss is a lifetime peak
+            out = subprocess.run([sys.executable, __file__, *(argv or sys.argv[1:]), "--child", variant], capture_output=True, text=True)
+            line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+            if line is None:
+                raise RuntimeError(f"{variant} failed:\n{out.stderr[-3000:]}")
+            results[variant] = json.loads(line[len("RESULT ") :])
+        else:
+            results[variant] = run_variant(variant, args)
+            torch.cuda.empty_cache()
+    ours = results.get("ours")
+    params_m = build_config(args)
+    print(f"\nOne MPO step, {args.pairs} pairs, CogVideoX-shaped transformer: {params_m['num_layers']} layers, "
+          f"{args.heads}x{args.head_dim} heads, latents {args.frames}x16x{args.height}x{args.width}, {args.dtype}, {args.device}")
+    print(f"{'variant':<15} {'trainable':>12} {'pairs/s':>9} {'peak MiB':>10} {'mem ratio':>10} {'speed ratio':>12}")
+    for variant, r in results.items():
+        mem = f"{ours['peak_bytes'] / r['peak_bytes']:.2f}x" if ours and variant != "ours" else "-"
+        speed = f"{ours['pairs_per_s'] / r['pairs_per_s']:.2f}x" if ours and variant != "ours" else "-"
+        print(f"{variant:<15} {r['trainable']:>12,} {r['pairs_per_s']:>9.3f} {r['peak_bytes'] / 2**20:>10.1f} {mem:>10} {speed:>12}")
+    print("mem ratio = ours / variant (goal <= 0.6x); speed ratio = ours / variant throughput (goal >= 1.3x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""VisionReward scoring: the batched prefix-cache pass vs the official method (one greedy ``generate`` per question).
+
+    python benchmarks/bench_scoring.py                    # CPU: 512-d random Qwen2-VL, 400/576-token visual prefixes
+    python benchmarks/bench_scoring.py --device cuda --hidden 2048 --layers 16 --image-size 1344
+
+One image and one video, each against ALL questions of the full official checklist (image: alignment + 59 = 60;
+video: 64), on the same random backbone built from the same seed. The backbone is a Qwen2-VL with random weights, sized
+by the flags (defaults: text 512-d x 4 layers, vision 256-d x 2 blocks, 512-token vocabulary); the visual prefix is
+set by the media size (image 560x560 -> 400 visual tokens; video 4 frames of 336x336 -> 4 x 144 = 576 tokens, a 3 s
+clip as the official sampler keeps it; ``--frames 7`` is a 6 s clip). Answers of the two methods are compared (they must agree).
+
+Time: wall time of scoring one item (media already decoded), after one warm-up forward. Peak memory: on CUDA
+``torch.cuda.max_memory_allocated`` during the scoring minus the allocation before it; on CPU each method runs in a
+fresh child process, and a thread samples its resident set size every millisecond during the scoring; the peak minus
+the size just before scoring is reported - coarse (allocator caching included) but the same for both methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import torch
+
+
+def build_scorer(args: argparse.Namespace, modality: str):
+    from trl_vision_reward.checklist import Checklist
+    from trl_vision_reward.modeling_vision_reward import VisionRewardModel
+    from trl_vision_reward.scoring import VisionRewardScorer
+    from trl_vision_reward.tiny import tiny_qwen2_vl
+
+    size = args.image_size if modality == "image" else args.frame_size
+    backbone, processor = tiny_qwen2_vl(
+        seed=0,
+        image_size=size,
+        max_image_size=size,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        intermediate_size=args.hidden * 8 // 3,
+        vision_depth=args.vision_depth,
+        vision_embed_dim=args.vision_dim,
+        vision_num_heads=4,
+    )
+    model = VisionRewardModel.from_backbone(backbone, Checklist.load(modality, select=False)).to(args.device).eval()
+    return VisionRewardScorer(model, processor)
+
+
+def media(args: argparse.Namespace, modality: str):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    if modality == "image":
+        return [Image.fromarray(rng.integers(0, 256, (args.image_size, args.image_size, 3), dtype=np.uint8))]
+    return [
+        Image.fromarray(rng.integers(0, 256, (args.frame_size, args.frame_size, 3), dtype=np.uint8))
+        for _ in range(args.frames)
+    ]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Samples the resident set size every millisecond while scoring runs (CPU peak-memory measure)."""
+
+    def __enter__(self):
+        self.base = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def run_one(args: argparse.Namespace, modality: str, method: str) -> dict:
+    scorer = build_scorer(args, modality)
+    images = media(args, modality)
+    questions = scorer.checklist.format_all("a red bicycle leaning on a brick wall")
+    prefix_len = scorer.processor.prefix_inputs(images)["input_ids"].shape[1]
+    suffix_len = float(np.mean([len(s) for s in scorer.processor.question_token_ids(questions)]))
+    scorer.answer_batched(images, questions[:1])  # warm-up (kernels, allocator)
+    answer = scorer.answer_batched if method == "batched" else scorer.answer_official
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        start = time.perf_counter()
+        out = answer(images, questions)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        with PeakRSS() as rss:
+            start = time.perf_counter()
+            out = answer(images, questions)
+            seconds = time.perf_counter() - start
+        peak = rss.peak - rss.base
+    return {
+        "seconds": seconds,
+        "peak_mib": max(peak, 0) / 2**20,
+        "answers": out["greedy_yes"].tolist(),
+        "questions": len(questions),
+        "prefix_tokens": int(prefix_len),
+        "suffix_tokens": suffix_len,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--kv-heads", type=int, default=2)
+    parser.add_argument("--vision-depth", type=int, default=2)
+    parser.add_argument("--vision-dim", type=int, default=256)
+    parser.add_argument("--image-size", type=int, default=560, help="square image side (28 px per visual token)")
+    parser.add_argument("--frame-size", type=int, default=336, help="square video frame side")
+    parser.add_argument("--frames", type=int, default=4, help="sampled video frames (a 3 s clip)")
+    parser.add_argument("--modalities", nargs="+", default=["image", "video"], choices=["image", "video"])
+    parser.add_argument("--child", nargs=2, metavar=("MODALITY", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        print(json.dumps(run_one(args, *args.child)))
+        return
+
+    rows = []
+    for modality in args.modalities:
+        results = {}
+        for method in ("batched", "official"):
+            if args.device.startswith("cuda"):
+                results[method] = run_one(args, modality, method)
+            else:  # fresh process per method so peak RSS belongs to that method alone
+                cmd = [sys.executable, __file__, *sys.argv[1:], "--child", modality, method]
+                done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                results[method] = json.loads(done.stdout.strip().splitlines()[-1])
+        b, o = results["batched"], results["official"]
+        agree = sum(x == y for x, y in zip(b["answers"], o["answers"]))
+        rows.append((modality, b, o, agree))
+
+    print(
+        f"backbone: random Qwen2-VL, text {args.hidden}-d x {args.layers} layers ({args.heads} heads, {args.kv_heads} kv), "
+        f"vision {args.vision_dim}-d x {args.vision_depth} blocks; device {args.device}; torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    header = (
+        f"{'media':<6} {'questions':>9} {'prefix tok':>10} {'suffix tok':>10} {'batched s':>10} {'official s':>10} "
+        f"{'speed-up':>8} {'batched MiB':>11} {'official MiB':>12} {'answers agree':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for modality, b, o, agree in rows:
+        print(
+            f"{modality:<6} {b['questions']:>9} {b['prefix_tokens']:>10} {b['suffix_tokens']:>10.1f} {b['seconds']:>10.2f} "
+            f"{o['seconds']:>10.2f} {o['seconds'] / b['seconds']:>7.1f}x {b['peak_mib']:>11.0f} {o['peak_mib']:>12.0f} "
+            f"{agree:>6}/{b['questions']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""``vr-datasets`` command line: build, score, pair, convert and publish datasets; run the end-to-end quickstart."""
+
+from __future__ import annotations
+
+from diffusers_cogvideox._cli import run_subcommands
+
+COMMANDS = {
+    "build-vrdb": (
+        "datasets_scripts.commands.build_vrdb",
+        "Build a VisionRewardDB-layout dataset from media + annotations.",
+    ),
+    "generate-score": (
+        "datasets_scripts.commands.generate_score",
+        "Generate N samples per prompt and score them with VisionReward (resumable; use accelerate launch to shard).",
+    ),
+    "pairs": ("datasets_scripts.commands.pairs", "Mine MPO preference pairs from scored samples."),
+    "convert": ("datasets_scripts.commands.convert", "Convert Pick-a-Pic v2 / HPDv2 / ImageRewardDB records to pairs."),
+    "publish": ("datasets_scripts.commands.publish", "Push a dataset folder (Parquet + card) to the Hub."),
+    "quickstart": (
+        "datasets_scripts.quickstart",
+        "Run the whole loop: generate, score, pair, train MPO, regenerate, report.",
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_subcommands("vr-datasets", __doc__, COMMANDS, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

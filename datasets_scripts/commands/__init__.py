@@ -1,0 +1,1 @@
+"""Sub-commands of ``vr-datasets``; each module defines ``add_arguments(parser)`` and ``run(args) -> int``."""

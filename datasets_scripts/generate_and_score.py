@@ -1,0 +1,333 @@
+"""Generate-and-score: prompts -> N samples per prompt (any diffusers-style pipeline) -> VisionReward scores.
+
+The job is a loop over prompts with three properties that matter at scale:
+
+- **Sharded** with ``accelerate``: every process reads the same list of unfinished prompts and takes its part with
+  ``PartialState().split_between_processes``; run it with ``accelerate launch -m datasets_scripts.cli generate-score``.
+- **Resumable**: a prompt is finished when one line holding all of its scored samples is appended (and fsynced) to
+  the process's ``shards/rank-XXXXX.jsonl``; media files are written atomically before that line. After a crash,
+  rerunning the same command skips finished prompts, and a torn last line is ignored, so every prompt ends up scored
+  exactly once whatever the number of processes in each run. Seeds are derived from the prompt, not from the
+  process, so a resumed run generates what the first run would have.
+- **Nothing silently dropped**: a prompt whose generation or scoring raises is written to
+  ``rejects/rank-XXXXX.jsonl`` with the stage and the reason, and the job goes on (it is retried on the next run).
+
+The sampler and the scorer are plain callables (see :class:`Sampler` and :class:`Scorer`), so any diffusers pipeline
+and any scorer fit; :mod:`datasets_scripts.backends` builds them from model paths or the embedded tiny defaults.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .files import append_jsonl, iter_jsonl_tolerant, stable_hash, write_jsonl
+
+SHARDS_DIR = "shards"
+REJECTS_DIR = "rejects"
+MEDIA_DIR = "media"
+
+
+class Sampler(Protocol):
+    """``sampler(prompt, num_samples, seed) -> list of media``; each item is written with ``sampler.write``."""
+
+    suffix: str
+
+    def __call__(self, prompt: str, num_samples: int, seed: int) -> list[Any]: ...
+
+    def write(self, sample: Any, path: Path) -> None: ...
+
+
+class Scorer(Protocol):
+    """``scorer(paths, prompt) -> list of score dicts`` (one per path, in order).
+
+    Each dict holds ``probabilities`` and ``answers`` (per question, checklist order), ``question_scores``,
+    ``dimension_scores`` and ``sub_dimension_scores`` (``{name: score}``) and ``total``. ``checklist_id`` names
+    the checklist.
+    """
+
+    checklist_id: str
+
+    def __call__(self, paths: Sequence[Path], prompt: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    index: int
+    prompt_id: str
+    prompt: str
+
+
+@dataclass
+class JobSummary:
+    """What one process did in one run (``skipped`` = already finished before this run)."""
+
+    total_prompts: int
+    skipped: int
+    finished: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prompt_items(prompts: Sequence[str]) -> list[PromptItem]:
+    """Stable ids for prompts: a hash of the text, suffixed ``-2``, ``-3``... for repeats of the same prompt."""
+    seen: dict[str, int] = {}
+    items = []
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompt {i} is empty; every prompt must be non-empty text")
+        base = f"p{stable_hash(prompt):016x}"[:13]
+        seen[base] = seen.get(base, 0) + 1
+        items.append(PromptItem(i, base if seen[base] == 1 else f"{base}-{seen[base]}", prompt))
+    return items
+
+
+def prompt_seed(base_seed: int, prompt_id: str) -> int:
+    """The seed of a prompt's samples: independent of which process or run generates it."""
+    return (base_seed * 1_000_003 + stable_hash(prompt_id)) % 2**31
+
+
+def finished_prompt_ids(out_dir: str | Path) -> set[str]:
+    """Prompt ids with a committed line in any shard file (any process count, any earlier run)."""
+    done = set()
+    for shard in sorted((Path(out_dir) / SHARDS_DIR).glob("*.jsonl")):
+        for line in iter_jsonl_tolerant(shard):
+            done.add(line["prompt_id"])
+    return done
+
+
+def _score_one_prompt(item: PromptItem, sampler: Sampler, scorer: Scorer, out_dir: Path, num_samples: int, seed: int):
+    stage = "generate"
+    try:
+        samples = sampler(item.prompt, num_samples, seed)
+        if len(samples) != num_samples:
+            raise RuntimeError(f"the sampler returned {len(samples)} samples; expected {num_samples}")
+        stage = "write"
+        paths = []
+        for k, sample in enumerate(samples):
+            rel = Path(MEDIA_DIR) / item.prompt_id / f"{k}{sampler.suffix}"
+            target = out_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+            sampler.write(sample, tmp)
+            tmp.replace(target)  # atomic: a media file is complete or absent
+            paths.append(rel)
+        stage = "score"
+        scores = scorer([out_dir / p for p in paths], item.prompt)
+        if len(scores) != len(paths):
+            raise RuntimeError(f"the scorer returned {len(scores)} results for {len(paths)} samples")
+    except Exception as exc:  # one bad prompt must not end the job: it is recorded with its reason
+        return None, {
+            "prompt_id": item.prompt_id,
+            "prompt": item.prompt,
+            "stage": stage,
+            "reason": f"{type(exc).__name__}: {exc}",
+        }
+    records = [
+        {
+            "id": f"{item.prompt_id}-{k}",
+            "prompt_id": item.prompt_id,
+            "prompt_index": item.index,
+            "prompt": item.prompt,
+            "sample_index": k,
+            "seed": seed,
+            "media": path.as_posix(),
+            "checklist_id": getattr(scorer, "checklist_id", "unknown"),
+            **score,
+        }
+        for k, (path, score) in enumerate(zip(paths, scores))
+    ]
+    return records, None
+
+
+def run_generate_and_score(
+    prompts: Sequence[str],
+    sampler: Sampler,
+    scorer: Scorer,
+    out_dir: str | Path,
+    *,
+    samples_per_prompt: int = 4,
+    seed: int = 0,
+    state: Any = None,
+    progress: bool = True,
+    on_prompt_done: Callable[[PromptItem], None] | None = None,
+) -> JobSummary:
+    """Run (or resume) the job for this process; see the module docstring. Returns this process's summary.
+
+    ``state`` is an ``accelerate.PartialState`` (created when omitted). Call :func:`collect_scored_samples` on the
+    main process afterwards (the CLI does) to write the Parquet dataset and its card.
+    """
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    if samples_per_prompt < 1:
+        raise ValueError(f"samples_per_prompt must be >= 1; got {samples_per_prompt}")
+    state = state or PartialState()
+    out_dir = Path(out_dir)
+    items = prompt_items(prompts)
+    done = finished_prompt_ids(out_dir)
+    state.wait_for_everyone()  # every process has read the same finished set before anyone appends
+    todo = [it for it in items if it.prompt_id not in done]
+    summary = JobSummary(total_prompts=len(items), skipped=len(items) - len(todo))
+    shard = out_dir / SHARDS_DIR / f"rank-{state.process_index:05d}.jsonl"
+    rejects = out_dir / REJECTS_DIR / f"rank-{state.process_index:05d}.jsonl"
+    start = time.perf_counter()
+    with state.split_between_processes(todo) as mine:
+        bar = tqdm(mine, desc=f"generate+score [{state.process_index}]", unit="prompt", disable=not progress)
+        for item in bar:
+            records, reject = _score_one_prompt(
+                item, sampler, scorer, out_dir, samples_per_prompt, prompt_seed(seed, item.prompt_id)
+            )
+            if reject is not None:
+                append_jsonl(rejects, {**reject, "time": time.time()})
+                summary.failed += 1
+                summary.rejects.append(reject)
+            else:
+                append_jsonl(shard, {"prompt_id": item.prompt_id, "prompt_index": item.index, "samples": records})
+                summary.finished += 1
+            if on_prompt_done is not None:
+                on_prompt_done(item)
+            bar.set_postfix(done=summary.finished, failed=summary.failed)
+    summary.seconds = time.perf_counter() - start
+    state.wait_for_everyone()
+    return summary
+
+
+def load_scored_records(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every scored sample of a job folder, in prompt order; a prompt committed twice counts once (first line)."""
+    out_dir = Path(out_dir)
+    by_prompt: dict[str, dict[str, Any]] = {}
+    for shard in sorted((out_dir / SHARDS_DIR).glob("*.jsonl")):
+        for line in iter_jsonl_tolerant(shard):
+            by_prompt.setdefault(line["prompt_id"], line)
+    lines = sorted(by_prompt.values(), key=lambda line: line["prompt_index"])
+    return [sample for line in lines for sample in line["samples"]]
+
+
+def pending_rejects(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Failures of prompts that have not been finished since (the latest failure per prompt)."""
+    out_dir = Path(out_dir)
+    done = finished_prompt_ids(out_dir)
+    latest: dict[str, dict[str, Any]] = {}
+    for path in sorted((out_dir / REJECTS_DIR).glob("*.jsonl")):
+        for line in iter_jsonl_tolerant(path):
+            if line["prompt_id"] not in done:
+                latest[line["prompt_id"]] = line
+    return list(latest.values())
+
+
+def scored_features(records: Sequence[dict[str, Any]], modality: str = "video", embed_media: bool = True):
+    """``datasets.Features`` of scored samples (score structs keyed by the checklist's names)."""
+    from datasets import Features, Image, List, Value, Video
+
+    first = records[0]
+    media = {"image": Image(), "video": Video(decode=False)}[modality]
+    features = {
+        "id": Value("string"),
+        "prompt_id": Value("string"),
+        "prompt_index": Value("int64"),
+        "prompt": Value("string"),
+        "sample_index": Value("int64"),
+        "seed": Value("int64"),
+        "media": Value("string"),
+        "checklist_id": Value("string"),
+        "probabilities": List(Value("float32")),
+        "answers": List(Value("bool")),
+        "question_scores": List(Value("float32")),
+        "dimension_scores": {k: Value("float32") for k in first["dimension_scores"]},
+        "sub_dimension_scores": {k: Value("float32") for k in first.get("sub_dimension_scores", {})},
+        "total": Value("float32"),
+    }
+    # optional soft (P(yes)-based) variants, present when the scorer reports them
+    if "soft_total" in first:
+        features["soft_question_scores"] = List(Value("float32"))
+        features["soft_dimension_scores"] = {k: Value("float32") for k in first["soft_dimension_scores"]}
+        features["soft_sub_dimension_scores"] = {
+            k: Value("float32") for k in first.get("soft_sub_dimension_scores", {})
+        }
+        features["soft_total"] = Value("float32")
+    for key in ("sub_dimension_scores", "soft_sub_dimension_scores"):
+        if key in features and not features[key]:
+            del features[key]
+    if embed_media:
+        features[modality] = media
+    return Features(features)
+
+
+def scored_dataset(out_dir: str | Path, modality: str = "video", embed_media: bool = True):
+    """The job's scored samples as a ``datasets.Dataset`` (media embedded from the job folder)."""
+    from datasets import Dataset
+
+    out_dir = Path(out_dir)
+    records = load_scored_records(out_dir)
+    if not records:
+        raise ValueError(
+            f"no scored samples in {out_dir.name!r}: run the job first (or every prompt failed; see rejects)"
+        )
+    features = scored_features(records, modality, embed_media)
+    rows = []
+    for r in records:
+        row = {k: r.get(k) for k in features if k != modality}
+        missing = [k for k, v in row.items() if v is None and k in ("total", "dimension_scores", "probabilities")]
+        if missing:
+            raise ValueError(f"scored sample {r.get('id')!r} lacks {missing}")
+        if embed_media:
+            row[modality] = str(out_dir / r["media"])
+        rows.append(row)
+    return Dataset.from_list(rows, features=features)
+
+
+def score_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean total and per-dimension means of scored samples (for cards and reports)."""
+    import numpy as np
+
+    if not records:
+        return {}
+    out: dict[str, Any] = {"samples": len(records), "mean total": float(np.mean([r["total"] for r in records]))}
+    for dim in records[0]["dimension_scores"]:
+        out[f"mean {dim}"] = float(np.mean([r["dimension_scores"][dim] for r in records]))
+    return out
+
+
+def collect_scored_samples(
+    out_dir: str | Path,
+    *,
+    modality: str = "video",
+    generator: str = "unknown",
+    scorer: str = "unknown",
+    generation_config: dict[str, Any] | None = None,
+    random_data: bool = False,
+) -> Path:
+    """Write ``data/train-00000-of-00001.parquet``, ``README.md`` and ``rejects.jsonl`` for a finished job."""
+    from hub_cards.dataset_cards import render_scored_samples_card
+
+    from .visionrewarddb import write_parquet
+
+    out_dir = Path(out_dir)
+    ds = scored_dataset(out_dir, modality)
+    rejects = pending_rejects(out_dir)
+    write_parquet(ds, out_dir / "data" / "train-00000-of-00001.parquet")
+    write_jsonl(out_dir / "rejects.jsonl", rejects)
+    records = load_scored_records(out_dir)
+    reasons: dict[str, int] = {}
+    for r in rejects:
+        reasons[r["stage"]] = reasons.get(r["stage"], 0) + 1
+    card = render_scored_samples_card(
+        num_rows=len(ds),
+        num_prompts=len({r["prompt_id"] for r in records}),
+        samples_per_prompt=max(r["sample_index"] for r in records) + 1,
+        checklist_id=records[0]["checklist_id"],
+        generator=generator,
+        scorer=scorer,
+        features=ds.features,
+        score_summary=score_summary(records),
+        rejects=reasons,
+        generation_config=generation_config,
+        random_data=random_data,
+    )
+    card.save(out_dir / "README.md")
+    return out_dir

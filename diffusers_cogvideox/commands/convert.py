@@ -1,0 +1,106 @@
+"""``cogvideox convert``: official SAT checkpoints -> a diffusers-layout folder (``transformer/``, ``vae/``).
+
+    cogvideox convert --variant 5b --transformer transformer/1000/mp_rank_00_model_states.pt --vae vae/3d-vae.pt \
+        --out CogVideoX-5b-converted --dtype bf16
+
+Each part is written with ``save_pretrained`` (safetensors + ``config.json``) into its sub-folder, the layout of the Hub
+repositories, so ``CogVideoXTransformer3DModel.from_pretrained(out, subfolder="transformer")`` loads it. The text
+encoder, tokenizer and scheduler are not part of the SAT checkpoints and are not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+VARIANTS = ("2b", "5b", "5b-i2v", "1.5-5b", "1.5-5b-i2v")
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "keep": None}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variant", required=True, choices=VARIANTS, help="which official model the checkpoint is")
+    parser.add_argument("--transformer", type=Path, help="SAT transformer checkpoint (.pt / .safetensors)")
+    parser.add_argument("--vae", type=Path, help="SAT VAE checkpoint (.pt / .safetensors)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (gets transformer/ and vae/)")
+    parser.add_argument(
+        "--dtype", choices=list(DTYPES), default="keep", help="store the weights in this dtype (default: as found)"
+    )
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle arbitrary objects in .pt files (SAT training checkpoints hold some); only for files you trust",
+    )
+
+
+def load_checkpoint(path: Path, trust: bool = False) -> dict:
+    """Tensors of a checkpoint file; ``.pt`` files are read with ``weights_only`` unless ``trust`` is set."""
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=not trust)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{path} holds Python objects besides tensors, which are not loaded by default; if you trust the file, "
+            f"pass --trust-checkpoint ({error})"
+        ) from error
+
+
+def save_transformer(state_dict: dict, config: dict, folder: Path, dtype_name: str | None) -> None:
+    import torch
+    from accelerate import init_empty_weights
+
+    from ..models.transformer_cogvideox import CogVideoXTransformer3DModel
+
+    with init_empty_weights():
+        model = CogVideoXTransformer3DModel(**config)
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    if dtype_name is not None:
+        model = model.to(getattr(torch, dtype_name))
+    model.save_pretrained(folder, safe_serialization=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..conversion import convert_sat_transformer, transformer_config
+
+    if args.transformer is None and args.vae is None:
+        raise SystemExit("cogvideox convert: give --transformer, --vae or both")
+    args.out.mkdir(parents=True, exist_ok=True)
+    dtype_name = DTYPES[args.dtype]
+
+    if args.transformer is not None:
+        print(f"converting the {args.variant} transformer from {args.transformer}")
+        converted = convert_sat_transformer(load_checkpoint(args.transformer, args.trust_checkpoint), args.variant)
+        save_transformer(converted, transformer_config(args.variant), args.out / "transformer", dtype_name)
+        print(f"wrote {args.out / 'transformer'}")
+
+    if args.vae is not None:
+        from ..conversion import vae as vae_conversion
+
+        print(f"converting the {args.variant} VAE from {args.vae}")
+        vae = vae_conversion.convert_sat_vae(load_checkpoint(args.vae, args.trust_checkpoint), args.variant)
+        save_vae(vae, args.out / "vae", dtype_name)
+        print(f"wrote {args.out / 'vae'}")
+    return 0
+
+
+def save_vae(vae, folder: Path, dtype_name: str | None) -> None:
+    """Writes what ``convert_sat_vae`` returned: a model, or a ``(state_dict, config)`` pair."""
+    import torch
+
+    from ..models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
+
+    if isinstance(vae, tuple):
+        state_dict, config = vae
+        vae = AutoencoderKLCogVideoX(**config)
+        vae.load_state_dict(state_dict, strict=True)
+    if dtype_name is not None:
+        vae = vae.to(getattr(torch, dtype_name))
+    vae.save_pretrained(folder, safe_serialization=True)

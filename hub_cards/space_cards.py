@@ -1,0 +1,88 @@
+"""Space READMEs for the two Gradio apps (``hub_cards/spaces``), with their configuration metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from huggingface_hub import RepoCard, SpaceCardData
+
+from ._render import is_repo_id, versions
+from .validation import validate_space_card
+
+SPACES = {
+    "vision_reward": {
+        "title": "VisionReward scorer",
+        "emoji": "🎯",
+        "colorFrom": "indigo",
+        "colorTo": "pink",
+        "short_description": "Checklist scores of an image or video and prompt",
+        "app_file": "vision_reward_app.py",
+        "body": "Upload an image or a video with its prompt: VisionReward answers its checklist of yes/no questions "
+        "and shows the per-dimension scores as a chart and every question's P(yes) and answer as a table.",
+    },
+    "cogvideox": {
+        "title": "CogVideoX best-of-N",
+        "emoji": "🎬",
+        "colorFrom": "blue",
+        "colorTo": "green",
+        "short_description": "Text-to-video with reward-ranked best-of-N",
+        "app_file": "cogvideox_app.py",
+        "body": "Type a prompt: CogVideoX generates N videos, VisionReward scores each one, and the videos are shown "
+        "ranked by total score with their per-dimension breakdown.",
+    },
+}
+
+
+def render_space_readme(
+    app: str,
+    *,
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    suggested_hardware: str | None = None,
+    sdk_version: str | None = None,
+    validate: bool = True,
+) -> RepoCard:
+    """README.md of the Space for ``app`` ("vision_reward" or "cogvideox")."""
+    if app not in SPACES:
+        raise ValueError(f"app must be one of {sorted(SPACES)}; got {app!r}")
+    spec = SPACES[app]
+    data = SpaceCardData(
+        title=spec["title"],
+        sdk="gradio",
+        sdk_version=sdk_version or versions("gradio").get("gradio"),
+        python_version="3.10",
+        app_file=spec["app_file"],
+        license="apache-2.0",
+        models=[m for m in (models or []) if is_repo_id(m)] or None,
+        datasets=[d for d in (datasets or []) if is_repo_id(d)] or None,
+        tags=["vision-reward", "cogvideox", "arxiv:2412.21059"],
+        emoji=spec["emoji"],
+        colorFrom=spec["colorFrom"],
+        colorTo=spec["colorTo"],
+        short_description=spec["short_description"],
+        suggested_hardware=suggested_hardware,
+        pinned=False,
+    )
+    body = [
+        f"# {spec['title']}",
+        "",
+        spec["body"],
+        "",
+        "Run it locally (tiny random weights by default; pass a model path or Hub repo id for real ones):",
+        "",
+        "```bash",
+        "pip install 'cogvideox-visionreward[spaces]'",
+        f"python {spec['app_file']}" + (" --model THUDM/CogVideoX-2b" if app == "cogvideox" else ""),
+        "```",
+        "",
+        "The checklist and weights come from THUDM/VisionReward (Apache-2.0; arXiv:2412.21059).",
+        "",
+    ]
+    card = RepoCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
+    card.repo_type = "space"
+    if validate:
+        validate_space_card(card)
+    return card
+
+
+__all__ = ["SPACES", "render_space_readme"]

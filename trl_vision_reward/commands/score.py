@@ -1,0 +1,88 @@
+"""``vision-reward score FILE... --prompt ...``: checklist scores of images or videos, as a table and a JSON/CSV file.
+
+Files that cannot be scored are listed with the reason; the others are still scored (exit status 1 if any failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", help="image or video files to score")
+    parser.add_argument("--prompt", default=None, help="the generation prompt (fills [[prompt]] in the questions)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="scorer folder or Hub repo id (save_pretrained layout); default: an embedded tiny RANDOM scorer",
+    )
+    parser.add_argument(
+        "--checklist",
+        choices=["image", "video"],
+        default=None,
+        help="official checklist to ask; default: the one stored with --model (or 'image' for the tiny scorer)",
+    )
+    parser.add_argument("--full", action="store_true", help="ask the full official list, not the select subset")
+    parser.add_argument(
+        "--method",
+        choices=["batched", "naive", "official"],
+        default="batched",
+        help="batched: one media encoding for all questions (default); naive: one forward per question; "
+        "official: one greedy generate per question (the released scripts)",
+    )
+    parser.add_argument("--max-frames", type=int, default=None, help="video frames kept (one per second; default 24)")
+    parser.add_argument("--question-batch-size", type=int, default=None, help="questions per batched pass")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    parser.add_argument("--json", dest="json_path", default="vision_reward_scores.json", help="JSON output file")
+    parser.add_argument("--csv", dest="csv_path", default=None, help="also write one CSV row per file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _table(batch) -> str:
+    lines = []
+    for r in batch.results:
+        lines.append(
+            f"{r.source}  score={r.score:+.4f}  soft={r.soft_score:+.4f}  ({r.checklist}, {r.num_frames} frame(s))"
+        )
+        width = max(map(len, r.dimension_scores))
+        for name, value in r.dimension_scores.items():
+            lines.append(f"    {name:<{width}}  {value:7.4f}   soft {r.soft_dimension_scores[name]:7.4f}")
+    for f in batch.failures:
+        lines.append(f"{f.source}  FAILED: {f.error}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trl_vision_reward.checklist import Checklist
+    from trl_vision_reward.scoring import VisionRewardScorer
+
+    checklist = Checklist.load(args.checklist, select=not args.full) if args.checklist else None
+    if args.model is None:
+        from trl_vision_reward.tiny import tiny_vision_reward
+
+        print("no --model given: using the embedded tiny RANDOM scorer (Qwen2-VL, random weights): scores are noise")
+        model, processor = tiny_vision_reward(args.checklist or "image", select=not args.full)
+        scorer = VisionRewardScorer(model.to(args.device), processor, question_batch_size=args.question_batch_size)
+    else:
+        scorer = VisionRewardScorer.from_pretrained(
+            args.model, device=args.device, checklist=checklist, question_batch_size=args.question_batch_size
+        )
+    if args.max_frames is not None:
+        scorer.processor.max_frames = args.max_frames
+    # each file's modality comes from its suffix; a file that does not match the checklist is reported, not scored
+    batch = scorer.score_files(args.files, args.prompt, method=args.method, progress=not args.quiet)
+    print(_table(batch))
+    out = batch.write_json(args.json_path)
+    print(f"wrote {out}")
+    if args.csv_path:
+        print(f"wrote {batch.write_csv(args.csv_path)}")
+    if batch.failures:
+        print(f"{len(batch.failures)} of {len(batch.failures) + len(batch.results)} file(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    raise SystemExit(run(p.parse_args()))
