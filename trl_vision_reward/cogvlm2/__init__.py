@@ -12,6 +12,7 @@ which reads ``architectures`` and never needs ``trust_remote_code``::
 
     from trl_vision_reward.cogvlm2 import load_cogvlm2
     model = load_cogvlm2("THUDM/VisionReward-Video", dtype=torch.bfloat16, device_map="auto")
+    processor = load_cogvlm2_processor("THUDM/VisionReward-Video")
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from .modeling_cogvlm2 import (
     vision_expert_mask,
     weight_memory_bytes,
 )
-from .processing_cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor, sample_frame_indices
+from .processing_cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor
 
 
 def _register() -> None:
@@ -80,7 +81,9 @@ def load_cogvlm2(pretrained_model_name_or_path: str | os.PathLike, strict: bool 
     """
     hub_kwargs = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only") if key in kwargs}
     config_dict, _ = PreTrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
-    model_class = CogVLM2VideoForConditionalGeneration if is_video_config(config_dict) else CogVLM2ForConditionalGeneration
+    model_class = (
+        CogVLM2VideoForConditionalGeneration if is_video_config(config_dict) else CogVLM2ForConditionalGeneration
+    )
     if strict:  # report misshapen tensors by name below rather than through transformers' generic error
         kwargs.setdefault("ignore_mismatched_sizes", True)
     model, info = model_class.from_pretrained(pretrained_model_name_or_path, output_loading_info=True, **kwargs)
@@ -92,6 +95,33 @@ def load_cogvlm2(pretrained_model_name_or_path: str | os.PathLike, strict: bool 
             "checkpoint in the official layout? Pass strict=False to load anyway."
         )
     return model
+
+
+def load_cogvlm2_processor(
+    pretrained_model_name_or_path: str | os.PathLike, tokenizer=None, **kwargs
+) -> CogVLM2Processor:
+    """The processor of a checkpoint: its saved ``processor_config.json`` if any, else one built from ``config.json``
+    (image size, patch size, image or video) and the folder's tokenizer - or ``tokenizer`` (a path, id or object;
+    VisionReward-Image uses ``meta-llama/Meta-Llama-3-8B-Instruct``'s)."""
+    from transformers import AutoTokenizer
+    from transformers.utils import cached_file
+
+    hub_kwargs = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only") if key in kwargs}
+    saved = cached_file(
+        pretrained_model_name_or_path,
+        "processor_config.json",
+        _raise_exceptions_for_missing_entries=False,
+        **hub_kwargs,
+    )
+    if saved is not None and tokenizer is None:
+        return CogVLM2Processor.from_pretrained(pretrained_model_name_or_path, **kwargs)
+    config_dict, _ = PreTrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+    video = is_video_config(config_dict)
+    vision = CogVLM2VisionConfig(**config_dict.get("vision_config", {"image_size": 224 if video else 1344}))
+    image_processor = CogVLM2ImageProcessor(image_size=vision.image_size, patch_size=vision.patch_size, is_video=video)
+    if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer or pretrained_model_name_or_path, **hub_kwargs)
+    return CogVLM2Processor(image_processor, tokenizer, max_num_frames=config_dict.get("max_num_frames", 24))
 
 
 __all__ = [
@@ -110,7 +140,7 @@ __all__ = [
     "build_position_ids",
     "is_video_config",
     "load_cogvlm2",
-    "sample_frame_indices",
+    "load_cogvlm2_processor",
     "vision_expert_mask",
     "weight_memory_bytes",
 ]

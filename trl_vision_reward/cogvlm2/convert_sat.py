@@ -72,7 +72,8 @@ SAT_TO_HF: dict[str, str] = {
     "mixins.eva.vit_model.mixins.patch_embedding.proj.bias": "model.vision.patch_embedding.proj.bias",
     "mixins.eva.vit_model.transformer.layers.{i}.input_layernorm.weight": _V + "input_layernorm.weight",
     "mixins.eva.vit_model.transformer.layers.{i}.input_layernorm.bias": _V + "input_layernorm.bias",
-    "mixins.eva.vit_model.transformer.layers.{i}.attention.query_key_value.weight": _V + "attention.query_key_value.weight",
+    "mixins.eva.vit_model.transformer.layers.{i}.attention.query_key_value.weight": _V
+    + "attention.query_key_value.weight",
     "mixins.eva.vit_model.transformer.layers.{i}.attention.query_key_value.bias": _V + "attention.query_key_value.bias",
     "mixins.eva.vit_model.transformer.layers.{i}.attention.dense.weight": _V + "attention.dense.weight",
     "mixins.eva.vit_model.transformer.layers.{i}.attention.dense.bias": _V + "attention.dense.bias",
@@ -80,7 +81,8 @@ SAT_TO_HF: dict[str, str] = {
     "mixins.eva.vit_model.transformer.layers.{i}.mlp.dense_h_to_4h.bias": _V + "mlp.fc1.bias",
     "mixins.eva.vit_model.transformer.layers.{i}.mlp.dense_4h_to_h.weight": _V + "mlp.fc2.weight",
     "mixins.eva.vit_model.transformer.layers.{i}.mlp.dense_4h_to_h.bias": _V + "mlp.fc2.bias",
-    "mixins.eva.vit_model.transformer.layers.{i}.post_attention_layernorm.weight": _V + "post_attention_layernorm.weight",
+    "mixins.eva.vit_model.transformer.layers.{i}.post_attention_layernorm.weight": _V
+    + "post_attention_layernorm.weight",
     "mixins.eva.vit_model.transformer.layers.{i}.post_attention_layernorm.bias": _V + "post_attention_layernorm.bias",
     # ImageMixin: 2x2 pooling conv, GLU adapter, begin/end-of-image embeddings
     "mixins.eva.conv.weight": "model.vision.conv.weight",
@@ -95,7 +97,10 @@ SAT_TO_HF: dict[str, str] = {
     "mixins.eva.eoi": "model.vision.eoi",
 }
 # Buffers SAT saves that the model recomputes: the RoPE inverse frequencies of FastRotaryEmbedding (persistent buffer).
-SAT_IGNORED = [r"^mixins\.rotary\.rotary_emb\.inv_freq$", r"^transformer\.layers\.\d+\.attention\.rotary_emb\.inv_freq$"]
+SAT_IGNORED = [
+    r"^mixins\.rotary\.rotary_emb\.inv_freq$",
+    r"^transformer\.layers\.\d+\.attention\.rotary_emb\.inv_freq$",
+]
 
 
 def _compile_mapping() -> list[tuple[re.Pattern, str]]:
@@ -260,16 +265,11 @@ class _TorchArchive:
 # ---------------------------------------------------------------------------------------------------------------------
 # Finding the checkpoint: split tar parts, a tar, an extracted folder, or the .pt itself
 # ---------------------------------------------------------------------------------------------------------------------
-class _ConcatenatedFiles(io.RawIOBase):
-    """Read-only, seekable view of several files one after the other (``cat part_* > whole`` without the copy)."""
+class _SeekableReader(io.RawIOBase):
+    """Read-only seekable stream of ``_length`` bytes; subclasses say where bytes come from (``readinto``)."""
 
-    def __init__(self, paths: list[Path]):
-        self._paths = paths
-        self._sizes = [path.stat().st_size for path in paths]
-        self._starts = [sum(self._sizes[:i]) for i in range(len(paths))]
-        self._length = sum(self._sizes)
-        self._position = 0
-        self._handles: dict[int, io.BufferedReader] = {}
+    _length = 0
+    _position = 0
 
     def readable(self):
         return True
@@ -284,6 +284,17 @@ class _ConcatenatedFiles(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
         self._position = max(0, base + offset)
         return self._position
+
+
+class _ConcatenatedFiles(_SeekableReader):
+    """Several files one after the other (``cat part_* > whole`` without the copy)."""
+
+    def __init__(self, paths: list[Path]):
+        self._paths = paths
+        self._sizes = [path.stat().st_size for path in paths]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(paths))]
+        self._length = sum(self._sizes)
+        self._handles: dict[int, io.BufferedReader] = {}
 
     def readinto(self, buffer):
         view = memoryview(buffer).cast("B")
@@ -309,25 +320,11 @@ class _ConcatenatedFiles(io.RawIOBase):
         super().close()
 
 
-class _Window(io.RawIOBase):
-    """Seekable view of ``length`` bytes of ``base`` starting at ``start`` (a member inside an uncompressed tar)."""
+class _Window(_SeekableReader):
+    """``length`` bytes of ``base`` starting at ``start`` (a member inside an uncompressed tar); closes ``base``."""
 
     def __init__(self, base, start: int, length: int):
-        self._base, self._start, self._length, self._position = base, start, length, 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self._position
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
-        self._position = max(0, base + offset)
-        return self._position
+        self._base, self._start, self._length = base, start, length
 
     def readinto(self, buffer):
         view = memoryview(buffer).cast("B")
@@ -336,6 +333,10 @@ class _Window(io.RawIOBase):
         got = self._base.readinto(view[:want]) if want else 0
         self._position += got
         return got
+
+    def close(self):
+        self._base.close()
+        super().close()
 
 
 @dataclass
@@ -539,8 +540,15 @@ def plan_conversion(tensors: dict[str, LazyTensor], config: CogVLM2Config) -> di
 # ---------------------------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------------------------
-_DTYPES = {"keep": None, "fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+_DTYPES = {
+    "keep": None,
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
 
 
 def parse_size(size: int | str) -> int:
@@ -550,8 +558,18 @@ def parse_size(size: int | str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*", size, flags=re.IGNORECASE)
     if not match:
         raise ValueError(f"cannot read a size from {size!r}; use e.g. '5GB' or '500MB'")
-    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    units = {
+        "": 1,
+        "B": 1,
+        "KB": 10**3,
+        "MB": 10**6,
+        "GB": 10**9,
+        "TB": 10**12,
+        "KIB": 2**10,
+        "MIB": 2**20,
+        "GIB": 2**30,
+        "TIB": 2**40,
+    }
     return int(float(match.group(1)) * units[(match.group(2) or "").upper()])
 
 
@@ -639,9 +657,16 @@ def convert_sat_checkpoint(
     config.architectures = ["CogVLM2ForConditionalGeneration"]
     config.save_pretrained(output_dir)
     (output_dir / "conversion.json").write_text(
-        json.dumps({"source": checkpoint.description, "source_architecture": "SAT VisualLlamaEVA",
-                    "equivalent_transformers_architecture": OFFICIAL_IMAGE_ARCHITECTURE,
-                    "tensors": len(plan)}, indent=2) + "\n"
+        json.dumps(
+            {
+                "source": checkpoint.description,
+                "source_architecture": "SAT VisualLlamaEVA",
+                "equivalent_transformers_architecture": OFFICIAL_IMAGE_ARCHITECTURE,
+                "tensors": len(plan),
+            },
+            indent=2,
+        )
+        + "\n"
     )
     if tokenizer is not None:
         from transformers import AutoTokenizer

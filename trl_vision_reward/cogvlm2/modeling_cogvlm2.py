@@ -250,9 +250,7 @@ class CogVLM2VisionLayer(GradientCheckpointingLayer):
 class CogVLM2VisionTransformer(nn.Module):
     def __init__(self, config: CogVLM2Config):
         super().__init__()
-        self.layers = nn.ModuleList(
-            [CogVLM2VisionLayer(config) for _ in range(config.vision_config.num_hidden_layers)]
-        )
+        self.layers = nn.ModuleList([CogVLM2VisionLayer(config) for _ in range(config.vision_config.num_hidden_layers)])
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
@@ -486,7 +484,9 @@ class CogVLM2Model(CogVLM2PreTrainedModel):
 
     def __init__(self, config: CogVLM2Config):
         super().__init__(config)
-        padding_idx = config.pad_token_id if config.pad_token_id is not None and config.pad_token_id < config.vocab_size else None
+        padding_idx = (
+            config.pad_token_id if config.pad_token_id is not None and config.pad_token_id < config.vocab_size else None
+        )
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx)
         self.layers = nn.ModuleList([CogVLM2DecoderLayer(config, i) for i in range(config.num_hidden_layers)])
         self.norm = CogVLM2RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
@@ -534,7 +534,10 @@ class CogVLM2Model(CogVLM2PreTrainedModel):
         """RoPE positions of the new tokens (see ``build_position_ids``) and, on a prefill, the row deltas."""
         if past_length == 0 or full_token_type_ids is not None:
             types = full_token_type_ids if full_token_type_ids is not None else token_type_ids
-            mask = attention_mask if attention_mask is not None and attention_mask.shape[-1] == types.shape[-1] else None
+            usable = (
+                attention_mask is not None and attention_mask.ndim == 2 and attention_mask.shape[-1] == types.shape[-1]
+            )
+            mask = attention_mask if usable else None
             positions = build_position_ids(types, mask)
             if past_length == 0:
                 attended = mask.sum(-1) if mask is not None else torch.full_like(positions[:, 0], types.shape[-1])
@@ -553,7 +556,11 @@ class CogVLM2Model(CogVLM2PreTrainedModel):
                     f"size {batch} of this call; pass position_ids explicitly"
                 )
             deltas = deltas.repeat_interleave(batch // deltas.shape[0], dim=0)
-        if attention_mask is not None and attention_mask.shape[-1] == past_length + new_length:
+        if (
+            attention_mask is not None
+            and attention_mask.ndim == 2
+            and attention_mask.shape[-1] == past_length + new_length
+        ):
             attended = attention_mask.long().cumsum(-1)[:, -new_length:] - 1
             return (attended + deltas).clamp(min=0)
         steps = torch.arange(past_length, past_length + new_length, device=deltas.device)
@@ -770,7 +777,11 @@ def weight_memory_bytes(config: CogVLM2Config, bits: int = 16, quantize_vision: 
     quantized = set()
     if bits < 16:
         for name, module in model.named_modules():
-            if isinstance(module, nn.Linear) and name != "lm_head" and (quantize_vision or not name.startswith("model.vision")):
+            if (
+                isinstance(module, nn.Linear)
+                and name != "lm_head"
+                and (quantize_vision or not name.startswith("model.vision"))
+            ):
                 rows, numel = module.weight.shape[0], module.weight.numel()
                 total += numel + 4 * rows if bits == 8 else numel / 2 + 4 * numel / 64
                 quantized.add(f"{name}.weight")
@@ -791,7 +802,10 @@ def bitsandbytes_config(bits: int, quantize_vision: bool = True, compute_dtype: 
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     if bits == 4:
         return BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=skip
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=compute_dtype,
+            llm_int8_skip_modules=skip,
         )
     raise ValueError(f"bits must be 8 or 4; got {bits}")
 

@@ -14,8 +14,8 @@ The layouts are those built by ``build_conversation_input_ids`` in the official 
 Pixels: images are resized to ``image_size`` x ``image_size`` with PIL bicubic, scaled to [0, 1] and normalised with the
 CLIP mean/std (``transforms.Resize(..., BICUBIC)``, ``ToTensor``, ``Normalize`` upstream). Video frames are scaled to
 [0, 1], normalised, resized so that the short side is ``image_size`` (bilinear, ``ShortSideScale``) and centre-cropped
-(``CenterCropVideo``), as in the official video code. Frames are sampled by the caller; ``sample_frame_indices``
-reproduces the official one-frame-per-second rule.
+(``CenterCropVideo``), as in the official video code. Frames are sampled by the caller
+(``trl_vision_reward.processing_vision_reward.sample_frame_indices`` is the official one-frame-per-second rule).
 """
 
 from __future__ import annotations
@@ -39,23 +39,6 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # PIL modes that convert to RGB without losing meaning (alpha and palettes are dropped as PIL's convert("RGB") does,
 # which is what the official code calls). 16/32-bit integer and float modes would be clipped: refused.
 _CONVERTIBLE_MODES = {"RGB", "RGBA", "RGBX", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "La"}
-
-
-def sample_frame_indices(timestamps: Sequence[float], max_num_frames: int = 24) -> list[int]:
-    """The official CogVLM2-Video ``chat`` sampling: for each whole second, the frame whose timestamp is nearest.
-
-    ``timestamps`` are the frames' presentation times in seconds. At most ``max_num_frames`` frames (24 upstream);
-    a 6 s clip gives 7 frames (seconds 0..6). Time index ``k`` of the prompt is then the ``k``-th sampled frame.
-    """
-    if len(timestamps) == 0:
-        raise ValueError("a video needs at least one frame")
-    times = [float(t) for t in timestamps]
-    indices = []
-    for second in range(round(max(times)) + 1):
-        indices.append(min(range(len(times)), key=lambda i: abs(times[i] - second)))
-        if len(indices) >= max_num_frames:
-            break
-    return indices
 
 
 class CogVLM2ImageProcessor(BaseImageProcessor):
@@ -191,7 +174,9 @@ class CogVLM2Processor(ProcessorMixin):
         padding_side: side of the padding when texts differ in length; "left" suits generation and prefix scoring.
     """
 
-    def __init__(self, image_processor=None, tokenizer=None, max_num_frames: int = 24, padding_side: str = "left", **kwargs):
+    def __init__(
+        self, image_processor=None, tokenizer=None, max_num_frames: int = 24, padding_side: str = "left", **kwargs
+    ):
         self.max_num_frames = max_num_frames
         self.padding_side = padding_side
         super().__init__(image_processor, tokenizer, **kwargs)
@@ -273,7 +258,8 @@ class CogVLM2Processor(ProcessorMixin):
                 if num_frames > self.max_num_frames:
                     raise ValueError(
                         f"CogVLM2-Video takes at most {self.max_num_frames} frames per video; got {num_frames}. "
-                        "Sample them first, e.g. with sample_frame_indices (one frame per second)."
+                        "Sample them first (the official rule, one frame per second: "
+                        "trl_vision_reward.processing_vision_reward.sample_frame_indices)."
                     )
                 pixel_values.append(frames)
             vision_ids, vision_types = self._vision_ids(kind if item is not None else None, num_frames, times)
@@ -319,4 +305,4 @@ class CogVLM2Processor(ProcessorMixin):
         return ["input_ids", "attention_mask", "token_type_ids", "pixel_values"]
 
 
-__all__ = ["CogVLM2ImageProcessor", "CogVLM2Processor", "sample_frame_indices"]
+__all__ = ["CogVLM2ImageProcessor", "CogVLM2Processor"]

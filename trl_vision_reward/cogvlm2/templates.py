@@ -90,9 +90,10 @@ def check_prefix_layout(reward_processor: VisionRewardProcessor, processor: CogV
         reference = processor(text="", images=[frames[0]], padding_side="right")
     same_ids = generic["input_ids"].tolist() == reference["input_ids"].tolist()
     types = generic.get("mm_token_type_ids")
-    same_types = types is not None and (types == VISION_TOKEN_TYPE).tolist() == (
-        reference["token_type_ids"] == VISION_TOKEN_TYPE
-    ).tolist()
+    same_types = (
+        types is not None
+        and (types == VISION_TOKEN_TYPE).tolist() == (reference["token_type_ids"] == VISION_TOKEN_TYPE).tolist()
+    )
     if not (same_ids and same_types):
         raise NotImplementedError(
             "VisionRewardProcessor does not reproduce the official CogVLM2 prefix "

@@ -58,12 +58,15 @@ def tiny_cogvlm2_tokenizer():
 
 
 def tiny_cogvlm2_config(video: bool = False, **overrides) -> CogVLM2Config:
-    """A 2-layer language model (4 heads, 2 key/value heads) over a 2-layer vision tower, both 32-64 wide."""
+    """A 2-layer language model (4 heads, 2 key/value heads) over a 2-layer vision tower, both 64 wide.
+
+    Widths are multiples of 64 so that bitsandbytes' 4-bit blocks (64 weights) fit every linear layer.
+    """
     tokenizer = tiny_cogvlm2_tokenizer()
     kwargs = dict(
         vision_config=dict(
-            hidden_size=32,
-            intermediate_size=48,
+            hidden_size=64,
+            intermediate_size=128,
             num_hidden_layers=2,
             num_heads=4,
             image_size=TINY_IMAGE_SIZE,
@@ -71,7 +74,7 @@ def tiny_cogvlm2_config(video: bool = False, **overrides) -> CogVLM2Config:
         ),
         vocab_size=len(tokenizer),
         hidden_size=64,
-        intermediate_size=96,
+        intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_multi_query_heads=2,

@@ -78,7 +78,9 @@ def official_keys(num_layers: int, num_vision_layers: int) -> list[str]:
     keys = list(OFFICIAL_OTHER_KEYS)
     keys += [f"model.layers.{i}.{name}" for i in range(num_layers) for name in OFFICIAL_LANGUAGE_LAYER_KEYS]
     keys += [
-        f"model.vision.transformer.layers.{i}.{name}" for i in range(num_vision_layers) for name in OFFICIAL_VISION_LAYER_KEYS
+        f"model.vision.transformer.layers.{i}.{name}"
+        for i in range(num_vision_layers)
+        for name in OFFICIAL_VISION_LAYER_KEYS
     ]
     return keys
 
@@ -209,6 +211,23 @@ def test_checkpoint_with_an_unknown_key_is_refused_with_its_name(tmp_path):
 
 def test_checkpoint_with_a_misshapen_tensor_is_refused(tmp_path):
     config = tiny_cogvlm2_config()
-    write_official_checkpoint(tmp_path, drop=("model.vision.boi",), add={"model.vision.boi": torch.zeros(1, 1, config.hidden_size + 1)})
+    write_official_checkpoint(
+        tmp_path, drop=("model.vision.boi",), add={"model.vision.boi": torch.zeros(1, 1, config.hidden_size + 1)}
+    )
     with pytest.raises(ValueError, match="model.vision.boi"):
         load_cogvlm2(tmp_path)
+
+
+def test_processor_of_an_official_folder_is_built_from_its_config_and_tokenizer(tmp_path, video):
+    from trl_vision_reward.cogvlm2 import load_cogvlm2_processor
+    from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_tokenizer
+
+    from .conftest import media_inputs
+
+    write_official_checkpoint(tmp_path, video=video)
+    tiny_cogvlm2_tokenizer().save_pretrained(tmp_path)  # the official repos ship tokenizer files, no processor
+    processor = load_cogvlm2_processor(tmp_path)
+    assert processor.image_processor.image_size == 28 and processor.image_processor.is_video == video
+    inputs = media_inputs(processor, video, ["Question: Is it clear? Short answer:"])
+    with torch.no_grad():
+        assert load_cogvlm2(tmp_path)(**inputs).logits.isfinite().all()

@@ -64,9 +64,17 @@ SAT_ONCE = {
     "model.vision.conv.bias": "mixins.eva.conv.bias",
     "model.vision.boi": "mixins.eva.boi",
     "model.vision.eoi": "mixins.eva.eoi",
-    **{f"model.vision.linear_proj.{n}": f"mixins.eva.linear_proj.{n}" for n in (
-        "linear_proj.weight", "norm1.weight", "norm1.bias", "dense_h_to_4h.weight", "gate_proj.weight",
-        "dense_4h_to_h.weight")},
+    **{
+        f"model.vision.linear_proj.{n}": f"mixins.eva.linear_proj.{n}"
+        for n in (
+            "linear_proj.weight",
+            "norm1.weight",
+            "norm1.bias",
+            "dense_h_to_4h.weight",
+            "gate_proj.weight",
+            "dense_4h_to_h.weight",
+        )
+    },
 }
 
 
@@ -90,7 +98,7 @@ MODEL_CONFIG = {  # the model_config.json SAT writes (head counts cannot be read
     "hidden_size": 64,
     "num_attention_heads": 4,
     "num_multi_query_heads": 2,
-    "eva_args": {"num_layers": 2, "hidden_size": 32, "num_attention_heads": 4, "use_final_layernorm": False},
+    "eva_args": {"num_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "use_final_layernorm": False},
 }
 
 
@@ -130,7 +138,9 @@ def logits(model):
 def test_bf16_release_round_trips_from_split_tar_parts(tmp_path, source_model):
     reference = {k: v.to(torch.bfloat16) for k, v in source_model.state_dict().items()}
     # a deepspeed-style checkpoint also carries non-tensor entries (rng states...): read, never executed
-    folder = write_sat_folder(tmp_path / "sat", to_sat(reference), extra={"np_rng_state": np.random.get_state(), "iteration": 1})
+    folder = write_sat_folder(
+        tmp_path / "sat", to_sat(reference), extra={"np_rng_state": np.random.get_state(), "iteration": 1}
+    )
     split_tar(folder, tmp_path / "parts")
     out = convert_sat_checkpoint(tmp_path / "parts", tmp_path / "out", max_shard_size="20KB")
     model = load_cogvlm2(out)  # strict: no missing or unexpected keys
@@ -165,7 +175,9 @@ def test_shards_stay_within_the_size_bound(tmp_path, source_model):
 
 def test_cli_converts(tmp_path, source_model, capsys):
     folder = write_sat_folder(tmp_path / "sat", to_sat(source_model.state_dict()))
-    code = vision_reward_cli.main(["convert-sat", "--input", str(folder), "--out", str(tmp_path / "out"), "--dtype", "bf16"])
+    code = vision_reward_cli.main(
+        ["convert-sat", "--input", str(folder), "--out", str(tmp_path / "out"), "--dtype", "bf16"]
+    )
     assert code == 0 and "wrote" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "cogvlm2"
 
@@ -173,7 +185,7 @@ def test_cli_converts(tmp_path, source_model, capsys):
 # ---------------------------------------------------------------------------------------------- bad input
 def test_unknown_sat_keys_are_listed(tmp_path, source_model):
     sat = to_sat(source_model.state_dict())
-    sat["mixins.eva.vit_model.transformer.final_layernorm.weight"] = torch.ones(32)
+    sat["mixins.eva.vit_model.transformer.final_layernorm.weight"] = torch.ones(64)
     sat["mixins.lora.layers.0.A"] = torch.ones(2)
     write_sat_folder(tmp_path / "sat", sat)
     with pytest.raises(ValueError, match=r"unknown SAT keys \(2\).*final_layernorm.*mixins\.lora"):
@@ -185,7 +197,10 @@ def test_missing_sat_keys_are_listed(tmp_path, source_model):
     sat = to_sat(source_model.state_dict())
     del sat["mixins.mlp.vision_gate_proj.1.weight"], sat["mixins.eva.eoi"]
     write_sat_folder(tmp_path / "sat", sat)
-    with pytest.raises(ValueError, match=r"missing keys \(2\): \['model\.layers\.1\.mlp\.vision_mlp\.gate_proj\.weight', 'model\.vision\.eoi'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing keys \(2\): \['model\.layers\.1\.mlp\.vision_mlp\.gate_proj\.weight', 'model\.vision\.eoi'\]",
+    ):
         convert_sat_checkpoint(tmp_path / "sat", tmp_path / "out")
 
 

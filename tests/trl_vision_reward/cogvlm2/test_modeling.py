@@ -10,9 +10,9 @@ from trl_vision_reward.cogvlm2 import (
     build_position_ids,
     vision_expert_mask,
 )
-from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_model
+from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_model, tiny_cogvlm2_processor
 
-from .conftest import media_inputs, random_image
+from .conftest import media_inputs, random_frames, random_image
 
 L, V = LANGUAGE_TOKEN_TYPE, VISION_TOKEN_TYPE
 
@@ -88,7 +88,9 @@ def test_prefix_cache_then_question_batch_equals_full_forward(model, processor, 
             full = dict(prefix)
             full["input_ids"] = torch.cat([prefix["input_ids"], torch.tensor([suffix])], dim=1)
             full["attention_mask"] = torch.ones_like(full["input_ids"])
-            full["token_type_ids"] = torch.cat([prefix["token_type_ids"], torch.zeros(1, len(suffix), dtype=torch.long)], 1)
+            full["token_type_ids"] = torch.cat(
+                [prefix["token_type_ids"], torch.zeros(1, len(suffix), dtype=torch.long)], 1
+            )
             reference = model(**full, use_cache=False).logits[0, -len(suffix) :]
             torch.testing.assert_close(batched[row, : len(suffix)], reference, rtol=1e-4, atol=1e-4)
 
@@ -147,9 +149,6 @@ def test_mm_token_type_ids_is_accepted_for_token_type_ids(model, processor, vide
 
 
 def test_eager_attention_matches_sdpa(video):
-    from .conftest import random_frames
-    from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_processor
-
     processor = tiny_cogvlm2_processor(video=video)
     texts = ["Question: Is it clear? Short answer:", "no"]
     if video:

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from transformers import AutoProcessor
 
-from trl_vision_reward.cogvlm2 import CogVLM2ImageProcessor, sample_frame_indices
+from trl_vision_reward.cogvlm2 import CogVLM2ImageProcessor
 from trl_vision_reward.cogvlm2.configuration_cogvlm2 import CogVLM2Config, CogVLM2VideoConfig
 from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_processor
 
@@ -21,7 +21,9 @@ def test_image_layout_is_bos_image_block_text():
     text = "Question: Is the image clear? Short answer:"
     inputs = processor(text=text, images=random_image())
     slots = processor.tokens_per_image
-    expected = [tokenizer.bos_token_id] + [processor.pad_token_id] * slots + tokenizer.encode(text, add_special_tokens=False)
+    expected = (
+        [tokenizer.bos_token_id] + [processor.pad_token_id] * slots + tokenizer.encode(text, add_special_tokens=False)
+    )
     assert inputs["input_ids"][0].tolist() == expected
     assert inputs["token_type_ids"][0].tolist() == [0] + [V] * slots + [0] * (len(expected) - slots - 1)
     assert inputs["attention_mask"].all()
@@ -30,7 +32,9 @@ def test_image_layout_is_bos_image_block_text():
 def test_video_layout_puts_each_frames_time_index_after_it():
     processor = tiny_cogvlm2_processor(video=True)
     tokenizer = processor.tokenizer
-    inputs = processor(text="Question: Is there a man? Answer:", videos=[random_frames(3)], video_time_indices=[[0, 1, 12]])
+    inputs = processor(
+        text="Question: Is there a man? Answer:", videos=[random_frames(3)], video_time_indices=[[0, 1, 12]]
+    )
     slots = processor.tokens_per_image
     ids, types = inputs["input_ids"][0].tolist(), inputs["token_type_ids"][0].tolist()
     position = 1
@@ -39,7 +43,9 @@ def test_video_layout_puts_each_frames_time_index_after_it():
         assert types[position : position + slots] == [V] * slots
         time_ids = tokenizer.encode(str(index), add_special_tokens=False)
         position += slots
-        assert ids[position : position + len(time_ids)] == time_ids and set(types[position : position + len(time_ids)]) == {0}
+        assert ids[position : position + len(time_ids)] == time_ids and set(
+            types[position : position + len(time_ids)]
+        ) == {0}
         position += len(time_ids)
     assert ids[position:] == tokenizer.encode("Question: Is there a man? Answer:", add_special_tokens=False)
     assert inputs["pixel_values"].shape == (3, 3, 28, 28)
@@ -50,7 +56,9 @@ def test_batches_are_left_padded_with_text_type():
     inputs = processor(text=["Question: Is it? Short answer:", "no"], images=[random_image(0), random_image(1)])
     assert inputs["attention_mask"][1, 0] == 0 and inputs["attention_mask"][0].all()
     assert (inputs["token_type_ids"][inputs["attention_mask"] == 0] == 0).all()
-    right = processor(text=["Question: Is it? Short answer:", "no"], images=[random_image(0), random_image(1)], padding_side="right")
+    right = processor(
+        text=["Question: Is it? Short answer:", "no"], images=[random_image(0), random_image(1)], padding_side="right"
+    )
     assert right["attention_mask"][1, -1] == 0
 
 
@@ -78,12 +86,6 @@ def test_video_image_processor_treats_images_as_frames():
     frames = [Image.fromarray(frame) for frame in random_frames(3)]
     as_images = processor.image_processor(images=frames)["pixel_values"]
     torch.testing.assert_close(as_images, processor.image_processor.preprocess_frames(frames))
-
-
-def test_official_frame_sampling_takes_the_frame_nearest_each_second():
-    timestamps = [i / 8 for i in range(49)]  # 6 s at 8 fps
-    assert sample_frame_indices(timestamps) == [0, 8, 16, 24, 32, 40, 48]
-    assert len(sample_frame_indices([i / 2 for i in range(200)], max_num_frames=24)) == 24
 
 
 def test_processor_saves_and_loads_through_auto_processor(tmp_path, video):

@@ -69,8 +69,12 @@ def test_bitsandbytes_loading(saved_tiny, bits, quantize_vision):
             logits = model(**inputs).logits
     quantized = bnb.nn.Linear8bitLt if bits == 8 else bnb.nn.Linear4bit
     layer = model.model.layers[0]
-    for linear in (layer.self_attn.vision_expert_query_key_value, layer.self_attn.language_expert_dense,
-                   layer.mlp.vision_mlp.up_proj, layer.mlp.language_mlp.down_proj):
+    for linear in (
+        layer.self_attn.vision_expert_query_key_value,
+        layer.self_attn.language_expert_dense,
+        layer.mlp.vision_mlp.up_proj,
+        layer.mlp.language_mlp.down_proj,
+    ):
         assert isinstance(linear, quantized)
     vision_linear = model.model.vision.transformer.layers[0].mlp.fc1
     assert isinstance(vision_linear, quantized) == quantize_vision
