@@ -1,7 +1,12 @@
 """One MPO training step: ours vs the research-script approach, same model, batch and run.
 
     python benchmarks/bench_mpo_step.py                       # mid-size CogVideoX config on CPU (a few minutes)
+    python benchmarks/bench_mpo_step.py --height 12 --width 12   # more video tokens: activations weigh more
     python benchmarks/bench_mpo_step.py --device cuda --layers 8 --heads 16 --frames 13 --height 30 --width 45
+
+The memory ratio depends on how much of the peak is weights: the reference copy costs one set of weights, so it
+matters most when weights dominate (LoRA with gradient checkpointing on short clips, or large models) and least
+when activations of long, high-resolution clips dominate.
 
 Variants (all: LoRA rank 64 on the attention projections, AdamW, gradient checkpointing, B pairs):
 
@@ -13,10 +18,12 @@ Variants (all: LoRA rank 64 on the attention projections, AdamW, gradient checkp
 * ``official``: SalesforceAIResearch/DiffusionDPO's setup - full fine-tuning (AdamW on every weight) with a frozen
   copy as reference and separate forwards. Shown for scale; it also changes what is trained.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over model set-up and ``--steps`` steps; on CPU each variant
-runs in a fresh child process and reports the growth of its peak resident set size (``ru_maxrss``) over the size
-before the model was built (coarse, allocator caching included, but the same for all). Throughput: pairs per second,
-median over ``--steps`` steps after one warm-up step.
+Peak memory: each variant is built in a fresh child process and runs two steps; on CUDA the peak of
+``torch.cuda.max_memory_allocated`` over what was allocated before the model was built, on CPU the growth of the
+process's peak resident set size (``ru_maxrss``; coarse, allocator caching included, but the same for all).
+Throughput: pairs per second, median over ``--steps`` steps after a warm-up, with all variants in one process and
+their steps interleaved so that machine noise hits all alike; on CPU the clock is the process's CPU time (all
+threads), so that waiting for a shared core does not count.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -73,120 +79,156 @@ def _memory_now(device: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def run_variant(variant: str, args: argparse.Namespace) -> dict:
-    """Build the variant, run warm-up + timed steps; returns pairs/s and peak memory growth (bytes)."""
+def build_variant(variant: str, args: argparse.Namespace, batch: dict):
+    """The variant's model(s) and a ``step()`` doing forward, backward and an AdamW update; returns (step, trainable)."""
     from diffusers_cogvideox import CogVideoXTransformer3DModel
-    from trl_vision_reward.losses import diffusion_dpo_loss, noisy_and_target, per_sample_mse, sample_timesteps_uniform
+    from trl_vision_reward.losses import (
+        cogvideox_alphas_cumprod,
+        diffusion_dpo_loss,
+        noisy_and_target,
+        per_sample_mse,
+        sample_timesteps_uniform,
+    )
     from trl_vision_reward.mpo_config import MPOConfig
     from trl_vision_reward.mpo_trainer import MPOTrainer, _RotaryCache, add_lora, denoise
 
-    device = args.device
+    device, dtype = args.device, getattr(torch, args.dtype)
     torch.manual_seed(0)
-    batch = make_batch(args, device)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start_memory = torch.cuda.memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    dtype = getattr(torch, args.dtype)
-    model = CogVideoXTransformer3DModel(**build_config(args)).to(device=device, dtype=dtype)
+    model = CogVideoXTransformer3DModel(**build_config(args)).to(device)
+    if dtype != torch.float32:
+        model.to(dtype)
     cfg = MPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench_mpo_"), report_to=[], lora_r=64, lora_alpha=64, use_cpu=device == "cpu", beta=500,
-        gradient_checkpointing=True, learning_rate=1e-5,
+        output_dir=tempfile.mkdtemp(prefix="bench_mpo_"), report_to=[], lora_r=64, lora_alpha=64, beta=500,
+        use_cpu=device == "cpu",
     )  # fmt: skip
 
     if variant == "ours":
         trainer = MPOTrainer(model=model, args=cfg)
         model = trainer.model
-        params = [p for p in model.parameters() if p.requires_grad]
 
-        def step():
-            loss = trainer.compute_loss(model, batch)
-            loss.backward()
+        def loss_fn():
+            return trainer.compute_loss(model, batch)
     else:
         model.enable_gradient_checkpointing()
         reference = copy.deepcopy(model).requires_grad_(False).eval()
         if variant == "copy+separate":
             add_lora(model, cfg)
-        params = [p for p in model.parameters() if p.requires_grad]
-        from trl_vision_reward.losses import cogvideox_alphas_cumprod
-
         abar, rope = cogvideox_alphas_cumprod(), _RotaryCache()
 
-        def step():
-            latents = batch["latents"]
-            w, l = latents.chunk(2)
-            noise = torch.randn(w.shape, device=device)
-            t = sample_timesteps_uniform(w.shape[0], device=device)
+        def loss_fn():
+            chosen, rejected = batch["latents"].chunk(2)
+            noise = torch.randn(chosen.shape, device=device)
+            t = sample_timesteps_uniform(chosen.shape[0], device=device)
+            cond = {"prompt_embeds": batch["prompt_embeds"].to(dtype)}
             errs = {}
-            for name, x0 in (("w", w), ("l", l)):
+            for name, x0 in (("w", chosen), ("l", rejected)):  # separate forwards for chosen and rejected
                 noisy, target = noisy_and_target("v_prediction", x0, noise, t, abar)
-                cond = {"prompt_embeds": batch["prompt_embeds"].to(dtype)}
                 with torch.no_grad():
-                    errs[f"ref_{name}"] = per_sample_mse(denoise(reference, "cogvideox", noisy.to(dtype), t, cond, rope), target)
-                errs[f"model_{name}"] = per_sample_mse(denoise(model, "cogvideox", noisy.to(dtype), t, cond, rope), target)
-            diffusion_dpo_loss(errs["model_w"], errs["model_l"], errs["ref_w"], errs["ref_l"], 500.0).loss.backward()
+                    errs[f"ref_{name}"] = per_sample_mse(
+                        denoise(reference, "cogvideox", noisy.to(dtype), t, cond, rope), target
+                    )
+                errs[f"model_{name}"] = per_sample_mse(
+                    denoise(model, "cogvideox", noisy.to(dtype), t, cond, rope), target
+                )
+            return diffusion_dpo_loss(errs["model_w"], errs["model_l"], errs["ref_w"], errs["ref_l"], 500.0).loss
 
+    params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
-    times = []
-    for i in range(args.steps + 1):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step()
+
+    def step():
+        loss_fn().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if device == "cuda":
             torch.cuda.synchronize()
-        if i:  # the first step warms up
-            times.append(time.perf_counter() - t0)
-    return {
-        "pairs_per_s": args.pairs / statistics.median(times),
-        "peak_bytes": _memory_now(device) - start_memory,
-        "trainable": sum(p.numel() for p in params),
-    }
+
+    return step, sum(p.numel() for p in params)
+
+
+def measure_memory(variant: str, args: argparse.Namespace) -> dict:
+    """Peak memory growth (bytes) over building the variant and two steps; meant for a fresh process."""
+    from diffusers_cogvideox.models.transformer_cogvideox import CogVideoXTransformer3DModel
+    from diffusers_cogvideox.tiny import TINY_TRANSFORMER_CONFIGS
+    from trl_vision_reward.mpo_config import MPOConfig
+    from trl_vision_reward.mpo_trainer import MPOTrainer
+
+    # Lazy imports and one-off set-up (Trainer, Accelerator, PEFT) are not the step's memory: pay them first, for
+    # every variant alike, on a tiny model.
+    cfg = MPOConfig(output_dir=tempfile.mkdtemp(prefix="bench_mpo_"), report_to=[], use_cpu=args.device == "cpu")
+    MPOTrainer(model=CogVideoXTransformer3DModel(**TINY_TRANSFORMER_CONFIGS["2b"]), args=cfg)
+
+    batch = make_batch(args, args.device)
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = torch.cuda.memory_allocated() if args.device == "cuda" else _memory_now("cpu")
+    step, trainable = build_variant(variant, args, batch)
+    step()
+    step()
+    return {"peak_bytes": _memory_now(args.device) - start, "trainable": trainable}
+
+
+def measure_speed(variants: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """Pairs per second per variant: all built in this process, steps interleaved so machine noise hits all alike."""
+    batch = make_batch(args, args.device)
+    steps = {v: build_variant(v, args, batch)[0] for v in variants}
+    for step in steps.values():
+        step()  # warm-up
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    clock = time.perf_counter if args.device == "cuda" else time.process_time  # CPU: work done, not shared-core waits
+    for _ in range(args.steps):
+        for v, step in steps.items():
+            t0 = clock()
+            step()
+            times[v].append(clock() - t0)
+    return {v: args.pairs / statistics.median(ts) for v, ts in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--text-dim", type=int, default=512)
     parser.add_argument("--text-length", type=int, default=32)
-    parser.add_argument("--frames", type=int, default=3, help="latent frames")
-    parser.add_argument("--height", type=int, default=16, help="latent height")
-    parser.add_argument("--width", type=int, default=16, help="latent width")
+    parser.add_argument("--frames", type=int, default=2, help="latent frames")
+    parser.add_argument("--height", type=int, default=8, help="latent height")
+    parser.add_argument("--width", type=int, default=8, help="latent width")
     parser.add_argument("--pairs", type=int, default=2, help="pairs per step")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        print("RESULT " + json.dumps(run_variant(args.child, args)))
+        print("RESULT " + json.dumps(measure_memory(args.child, args)))
         return 0
     results = {}
-    for variant in args.variants:
-        if args.device == "cpu":  # a fresh process per variant: ru_maxrss is a lifetime peak
-            out = subprocess.run([sys.executable, __file__, *(argv or sys.argv[1:]), "--child", variant], capture_output=True, text=True)
-            line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if line is None:
-                raise RuntimeError(f"{variant} failed:\n{out.stderr[-3000:]}")
-            results[variant] = json.loads(line[len("RESULT ") :])
-        else:
-            results[variant] = run_variant(variant, args)
-            torch.cuda.empty_cache()
+    for variant in args.variants:  # memory: a fresh process per variant (ru_maxrss is a lifetime peak)
+        out = subprocess.run(
+            [sys.executable, __file__, *(argv or sys.argv[1:]), "--child", variant], capture_output=True, text=True
+        )
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            raise RuntimeError(f"{variant} failed:\n{out.stderr[-3000:]}")
+        results[variant] = json.loads(line[len("RESULT ") :])
+    for variant, speed in measure_speed(args.variants, args).items():
+        results[variant]["pairs_per_s"] = speed
     ours = results.get("ours")
     params_m = build_config(args)
-    print(f"\nOne MPO step, {args.pairs} pairs, CogVideoX-shaped transformer: {params_m['num_layers']} layers, "
-          f"{args.heads}x{args.head_dim} heads, latents {args.frames}x16x{args.height}x{args.width}, {args.dtype}, {args.device}")
+    print(
+        f"\nOne MPO step, {args.pairs} pairs, CogVideoX-shaped transformer: {params_m['num_layers']} layers, "
+        f"{args.heads}x{args.head_dim} heads, latents {args.frames}x16x{args.height}x{args.width}, {args.dtype}, {args.device}"
+    )
     print(f"{'variant':<15} {'trainable':>12} {'pairs/s':>9} {'peak MiB':>10} {'mem ratio':>10} {'speed ratio':>12}")
     for variant, r in results.items():
         mem = f"{ours['peak_bytes'] / r['peak_bytes']:.2f}x" if ours and variant != "ours" else "-"
         speed = f"{ours['pairs_per_s'] / r['pairs_per_s']:.2f}x" if ours and variant != "ours" else "-"
-        print(f"{variant:<15} {r['trainable']:>12,} {r['pairs_per_s']:>9.3f} {r['peak_bytes'] / 2**20:>10.1f} {mem:>10} {speed:>12}")
+        print(
+            f"{variant:<15} {r['trainable']:>12,} {r['pairs_per_s']:>9.3f} {r['peak_bytes'] / 2**20:>10.1f} {mem:>10} {speed:>12}"
+        )
     print("mem ratio = ours / variant (goal <= 0.6x); speed ratio = ours / variant throughput (goal >= 1.3x)")
     return 0
 

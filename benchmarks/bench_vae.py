@@ -4,9 +4,11 @@
     python benchmarks/bench_vae.py --height 30 --width 45 --channels 128 256 256 512   # official widths, 240x360
     python benchmarks/bench_vae.py --device cuda --height 60 --width 90 --channels 128 256 256 512
 
-Both models decode under ``torch.no_grad()`` with the official frame schedule. Peak memory: on CPU each decode runs in
-a fresh child process, which reports the growth of its peak resident set size (``ru_maxrss``) over the resident size
-after building the model and the latents - everything the decode allocates, convolution work buffers included; on CUDA,
+Both models get the same weights (the reference's, perturbed off their init, through a file) and decode the same
+latents under ``torch.no_grad()`` with the official frame schedule. Peak memory: on CPU each decode runs in a fresh
+child process, which resets its peak resident set size (Linux ``/proc/self/clear_refs``) after building the model and
+the latents and reports the growth of the peak (``VmHWM``) over the resident size then - everything the decode
+allocates, convolution work buffers included; on CUDA,
 ``torch.cuda.max_memory_allocated`` during the decode minus the allocation before it. Time is the wall time of that one
 decode. The child processes save their outputs, and the parent reports the max abs difference in float32.
 """
@@ -35,26 +37,53 @@ def build_config(args: argparse.Namespace) -> dict:
     )
 
 
-def build_model(which: str, config: dict):
+def reference_weights(config: dict) -> dict:
+    """The reference model's weights, moved away from their init so that nothing cancels by accident."""
+    from diffusers import AutoencoderKLCogVideoX as Reference
+
+    torch.manual_seed(0)
+    model = Reference(**config)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _, p in sorted(model.named_parameters()):
+            p.add_(torch.randn(p.shape, generator=g) * 0.02)
+    return model.state_dict()
+
+
+def build_model(which: str, config: dict, weights: str):
     if which == "reference":
         from diffusers import AutoencoderKLCogVideoX as Model
     else:
         from diffusers_cogvideox import AutoencoderKLCogVideoX as Model
-
-    torch.manual_seed(0)
     model = Model(**config).eval()
-    with torch.no_grad():  # weights away from their init, identical for both models
-        g = torch.Generator().manual_seed(0)
-        for name, p in sorted(model.named_parameters()):
-            p.add_(torch.randn(p.shape, generator=g) * 0.02)
+    model.load_state_dict(torch.load(weights), strict=True)
     return model
+
+
+def start_peak_window() -> int:
+    """Resident bytes now, with the process's peak resident size reset to it where Linux allows (``clear_refs``), so
+    that a peak reached while loading the weights cannot hide the decode's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: the peak so far is the best baseline there is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_bytes() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def child(args: argparse.Namespace) -> None:
     """Decode once with one model and report time and peak memory as JSON on stdout."""
     torch.set_num_threads(args.threads)
-    config = build_config(args)
-    model = build_model(args.child, config).to(args.device)
+    model = build_model(args.child, build_config(args), args.weights).to(args.device)
     g = torch.Generator().manual_seed(1)
     latents = torch.randn(1, 16, args.frames, args.height, args.width, generator=g).to(args.device)
     cuda = args.device.startswith("cuda")
@@ -63,7 +92,7 @@ def child(args: argparse.Namespace) -> None:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        base = start_peak_window()
     start = time.perf_counter()
     with torch.no_grad():
         video = model.decode(latents).sample
@@ -73,13 +102,13 @@ def child(args: argparse.Namespace) -> None:
     if cuda:
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = peak_bytes() - base
     torch.save(video.float().cpu(), args.output)
     print(json.dumps({"seconds": seconds, "peak_bytes": peak, "shape": list(video.shape)}))
 
 
 def run_child(which: str, args: argparse.Namespace, output: str) -> dict:
-    command = [sys.executable, __file__, "--child", which, "--output", output]
+    command = [sys.executable, __file__, "--child", which, "--output", output, "--weights", args.weights]
     for key in ("device", "frames", "height", "width", "layers", "groups", "threads"):
         command += [f"--{key}", str(getattr(args, key))]
     command += ["--channels", *map(str, args.channels)]
@@ -101,12 +130,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     parser.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
+        args.weights = os.path.join(tmp, "weights.pt")
+        torch.save(reference_weights(build_config(args)), args.weights)
         results = {which: run_child(which, args, os.path.join(tmp, f"{which}.pt")) for which in ("reference", "ours")}
         diff = (torch.load(os.path.join(tmp, "ours.pt")) - torch.load(os.path.join(tmp, "reference.pt"))).abs().max()
 

@@ -24,7 +24,7 @@ def load_pipeline(model: str | None = None, *, device: str = "cpu", dtype: Any =
     if is_tiny(model):
         from diffusers_cogvideox.tiny import tiny_pipeline
 
-        pipe = tiny_pipeline(seed=seed) if "seed" in tiny_pipeline.__code__.co_varnames else tiny_pipeline()
+        pipe = tiny_pipeline(seed=seed)
     else:
         import json
 
@@ -36,6 +36,7 @@ def load_pipeline(model: str | None = None, *, device: str = "cpu", dtype: Any =
         if class_name is None or "CogVideoX" in class_name:
             import diffusers_cogvideox
 
+            # the Hub repos name diffusers' classes; this package exports the same names
             cls = getattr(diffusers_cogvideox, class_name or "CogVideoXPipeline")
             pipe = cls.from_pretrained(model, **kwargs)
         else:

@@ -26,7 +26,13 @@ SIDE_FILES = ("rejects.jsonl", "stats.json")
 
 
 def load_folder(folder: str | Path):
-    """A dataset folder written by these scripts as a ``DatasetDict`` (one split per ``data/{split}-*.parquet``)."""
+    """A dataset folder written by these scripts as a ``DatasetDict`` (one split per ``data/{split}-*.parquet``).
+
+    Loads through the Parquet builder with explicit files, whose cache follows the files' paths and modification
+    times. ``load_dataset(folder)`` (which reads the card's ``configs``) keys its cache on the folder's *name* and
+    card (datasets 5.2), so a rebuilt folder, or another folder with the same name, can come back with stale rows;
+    give it its own ``cache_dir`` there.
+    """
     from datasets import load_dataset
 
     folder = Path(folder)

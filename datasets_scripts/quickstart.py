@@ -202,9 +202,12 @@ class Quickstart:
         write_pairs(pairs, stats, self.out / "2_pairs", source="1_generate_score", random_data=c.tiny)
         self._pairs = pairs
         if len(pairs) == 0:
-            raise RuntimeError(
-                f"no pair was admitted ({stats}); use more samples per prompt or a lower --pair-threshold"
+            hint = (
+                "every candidate was a tie on the official (hard-answer) scores: try --pair-scores soft"
+                if stats.counts["tie"] == stats.candidates
+                else "use more samples per prompt or a lower --pair-threshold"
             )
+            raise RuntimeError(f"no pair was admitted ({stats}); {hint}")
         return {**{k: v for k, v in stats.as_dict().items() if k != "rule"}, "rule": dict(stats.rule)}
 
     def stage_train_mpo(self) -> dict[str, Any]:

@@ -242,7 +242,9 @@ def apply_teacache(transformer: torch.nn.Module, config: TeaCacheConfig) -> None
     if not blocks:
         raise ValueError("the transformer has no transformer_blocks to cache")
     state_manager = _StateManager(TeaCacheState)
-    head = TeaCacheHeadHook(state_manager, config, config.rescale(transformer.config), TeaCacheStats(), len(blocks) == 1)
+    head = TeaCacheHeadHook(
+        state_manager, config, config.rescale(transformer.config), TeaCacheStats(), len(blocks) == 1
+    )
     HookRegistry.check_if_exists_or_initialize(blocks[0]).register_hook(head, _HEAD_HOOK)
     for i, block in enumerate(blocks[1:], start=1):
         hook = TeaCacheBlockHook(state_manager, is_tail=i == len(blocks) - 1)

@@ -228,18 +228,3 @@ def save_tiny_hub_folder(path, variant: str | None = None, kind: str = "t2v", se
     pipe = getattr(diffusers, pipeline_class)(**tiny_components(variant, seed, library="diffusers"))
     pipe.save_pretrained(path)
     return path
-
-
-# PROVISIONAL (pipelines): until the VAE engineer's TINY_VAE_CONFIG lands
-if "TINY_VAE_CONFIG" not in globals():
-    TINY_VAE_CONFIG = dict(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=2,
-        temporal_compression_ratio=4,
-    )

@@ -8,7 +8,6 @@ PIL frames, ready for the video-to-video pipeline.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import numpy as np
 import PIL.Image
@@ -78,5 +77,3 @@ def video_fps(path: str | os.PathLike) -> float:
     with imageio.get_reader(os.fspath(path), format="FFMPEG") as reader:
         return float(reader.get_meta_data().get("fps", 8.0))
 
-
-__all__: Sequence[str] = ["export_to_video", "load_video", "frames_to_uint8", "video_fps"]

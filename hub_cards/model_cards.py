@@ -68,7 +68,8 @@ def _base_link(base_model: str | None) -> str:
         return "not recorded"
     if is_repo_id(base_model):
         return f"[{base_model}](https://huggingface.co/{base_model})"
-    return f"`{base_model}` (local)"
+    name = os.path.basename(base_model.rstrip("/")) if os.path.isabs(base_model) else base_model
+    return f"`{name}` (local)"
 
 
 def _default_usage(base_model: str | None, model_id: str, random_weights: bool) -> str:
@@ -83,7 +84,12 @@ def _default_usage(base_model: str | None, model_id: str, random_weights: bool) 
             'video = pipe("a panda playing a guitar", num_frames=9, height=32, width=32, num_inference_steps=2).frames[0]\n'
             'export_to_video(video, "panda.mp4", fps=8)'
         )
-    base = base_model if is_repo_id(base_model) else "THUDM/CogVideoX-2b"
+    if not base_model:
+        base = "THUDM/CogVideoX-2b"
+    elif os.path.isabs(base_model):
+        base = os.path.basename(base_model.rstrip("/"))  # a local folder: named, never a path of this machine
+    else:
+        base = base_model
     return (
         "import torch\n"
         "from diffusers_cogvideox import CogVideoXPipeline\n"
@@ -129,6 +135,7 @@ def render_mpo_model_card(
     is a Hub repo id (local folders appear in the text). ``random_weights`` defaults to whether ``base_model``
     is missing or names the embedded tiny default.
     """
+    shown_base = os.path.basename(base_model.rstrip("/")) if base_model and os.path.isabs(base_model) else base_model
     model_id = hub_model_id or output_dir or model_name
     data_ids = [d for d in ([dataset_name] if dataset_name else []) + list(datasets or []) if d]
     results = to_eval_results(eval_results, dataset_name=eval_dataset_name)
@@ -165,7 +172,7 @@ def render_mpo_model_card(
         template_str=template("mpo_model_card.md"),
         model_name=model_name,
         summary=summary
-        or f"A LoRA adapter for `{base_model or 'the embedded tiny CogVideoX'}` trained with MPO on VisionReward "
+        or f"A LoRA adapter for `{shown_base or 'the embedded tiny CogVideoX'}` trained with MPO on VisionReward "
         "preference pairs.",
         random_weights=random_weights,
         base_model_link=_base_link(base_model),

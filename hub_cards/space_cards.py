@@ -71,8 +71,9 @@ def render_space_readme(
         "Run it locally (tiny random weights by default; pass a model path or Hub repo id for real ones):",
         "",
         "```bash",
-        "pip install 'cogvideox-visionreward[spaces]'",
-        f"python {spec['app_file']}" + (" --model THUDM/CogVideoX-2b" if app == "cogvideox" else ""),
+        "pip install -e '.[spaces]'   # in a clone of the cogvideox-visionreward repository",
+        f"python -m hub_cards.spaces.{spec['app_file'][:-3]}"
+        + (" --model THUDM/CogVideoX-2b" if app == "cogvideox" else ""),
         "```",
         "",
         "The checklist and weights come from THUDM/VisionReward (Apache-2.0; arXiv:2412.21059).",

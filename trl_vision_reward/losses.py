@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 PredictionType = Literal["epsilon", "v_prediction", "flow_matching"]
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction", "flow_matching")
+LOG2 = math.log(2.0)  # the loss when the policy equals the reference
 
 
 def _bcast(coeff: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
@@ -68,7 +69,9 @@ def cogvideox_alphas_cumprod(
     betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
     abar = torch.cumprod(1.0 - betas, dim=0)
     abar = abar / (snr_shift_scale + (1 - snr_shift_scale) * abar)  # SNR / s
-    if rescale_zero_terminal_snr:  # sqrt(abar) <- (sqrt(abar) - sqrt(abar_T)) * sqrt(abar_0) / (sqrt(abar_0) - sqrt(abar_T))
+    if (
+        rescale_zero_terminal_snr
+    ):  # sqrt(abar) <- (sqrt(abar) - sqrt(abar_T)) * sqrt(abar_0) / (sqrt(abar_0) - sqrt(abar_T))
         s = abar.sqrt()
         s0, sT = s[0].clone(), s[-1].clone()
         abar = ((s - sT) * s0 / (s0 - sT)) ** 2
@@ -150,7 +153,9 @@ def explicit_uniform_interval(num_train_timesteps: int, rank: int, world_size: i
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, world_size={world_size}); got {rank}")
     if world_size > num_train_timesteps:
-        raise ValueError(f"explicit uniform sampling needs world_size <= num_train_timesteps; got {world_size} > {num_train_timesteps}")
+        raise ValueError(
+            f"explicit uniform sampling needs world_size <= num_train_timesteps; got {world_size} > {num_train_timesteps}"
+        )
     lo = rank * num_train_timesteps // world_size
     hi = (rank + 1) * num_train_timesteps // world_size
     return lo, hi
@@ -243,6 +248,3 @@ def diffusion_dpo_metrics(
         "mse/model": 0.5 * (d(model_err_w) + d(model_err_l)),
         "mse/ref": 0.5 * (d(ref_err_w) + d(ref_err_l)),
     }
-
-
-LOG2 = math.log(2.0)

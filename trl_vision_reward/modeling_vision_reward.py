@@ -15,6 +15,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from . import cogvlm2 as _cogvlm2  # noqa: F401  (registers the native CogVLM2 backbones, so saved scorers on them load)
 from .checklist import Checklist
 from .configuration_vision_reward import VisionRewardConfig
 from .processing_vision_reward import VisionRewardProcessor

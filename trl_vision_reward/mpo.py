@@ -33,22 +33,29 @@ class MPOScriptArguments:
 
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "Pairs: a pair folder (pairs.jsonl), a save_to_disk folder, a Parquet/JSON(L) file or folder, "
-                  "or a Hub dataset id."},
+        metadata={
+            "help": "Pairs: a pair folder (pairs.jsonl), a save_to_disk folder, a Parquet/JSON(L) file or folder, "
+            "or a Hub dataset id."
+        },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Dataset configuration name (Hub datasets)."})
     dataset_train_split: str = field(default="train", metadata={"help": "Training split."})
     dataset_test_split: str | None = field(default=None, metadata={"help": "Evaluation split (optional)."})
-    eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out pairs in any form dataset_name takes."})
+    eval_dataset_name: str | None = field(
+        default=None, metadata={"help": "Held-out pairs in any form dataset_name takes."}
+    )
     latent_cache_dir: str | None = field(
         default=None, metadata={"help": "Where media pairs are encoded to (default: <output_dir>/latent_cache)."}
     )
-    media_root: str | None = field(default=None, metadata={"help": "Folder that relative media paths are resolved against."})
+    media_root: str | None = field(
+        default=None, metadata={"help": "Folder that relative media paths are resolved against."}
+    )
     height: int | None = field(default=None, metadata={"help": "Resize media to this height before encoding."})
     width: int | None = field(default=None, metadata={"help": "Resize media to this width before encoding."})
     num_frames: int | None = field(default=None, metadata={"help": "Use the first N video frames (CogVideoX: 8k+1)."})
     max_text_length: int | None = field(
-        default=None, metadata={"help": "Prompt token length for encoding (default: the tokenizer's; 226 for CogVideoX)."}
+        default=None,
+        metadata={"help": "Prompt token length for encoding (default: the tokenizer's; 226 for CogVideoX)."},
     )
 
 
@@ -58,15 +65,22 @@ class MPOModelArguments:
 
     model_name_or_path: str = field(
         default="tiny",
-        metadata={"help": "A diffusers pipeline folder or Hub id (its transformer/ or unet/ is trained), a denoiser folder, "
-                  "or 'tiny' (embedded random tiny CogVideoX; output is noise)."},
+        metadata={
+            "help": "A diffusers pipeline folder or Hub id (its transformer/ or unet/ is trained), a denoiser folder, "
+            "or 'tiny' (embedded random tiny CogVideoX; output is noise)."
+        },
     )
-    subfolder: str | None = field(default=None, metadata={"help": "Denoiser subfolder (default: transformer, else unet)."})
+    subfolder: str | None = field(
+        default=None, metadata={"help": "Denoiser subfolder (default: transformer, else unet)."}
+    )
     revision: str | None = field(default=None, metadata={"help": "Hub revision."})
     torch_dtype: str = field(
         default="float32",
-        metadata={"help": "dtype of the frozen base weights (LoRA weights always train in float32); bfloat16 halves "
-                  "the memory of LoRA training.", "choices": list(_DTYPES)},
+        metadata={
+            "help": "dtype of the frozen base weights (LoRA weights always train in float32); bfloat16 halves "
+            "the memory of LoRA training.",
+            "choices": list(_DTYPES),
+        },
     )
 
 
@@ -119,7 +133,9 @@ def load_components(model_args: MPOModelArguments, need_encoders: bool = False) 
     if config is None or "_class_name" not in config:
         raise FileNotFoundError(f"{root}{'/' + sub if sub else ''} has no diffusers config.json with a _class_name")
     if config["_class_name"] not in ("CogVideoXTransformer3DModel", "UNet2DConditionModel"):
-        raise ValueError(f"MPO trains CogVideoXTransformer3DModel or UNet2DConditionModel denoisers; {root} has {config['_class_name']}")
+        raise ValueError(
+            f"MPO trains CogVideoXTransformer3DModel or UNet2DConditionModel denoisers; {root} has {config['_class_name']}"
+        )
     cls = _component_class(config["_class_name"])
     out: dict[str, Any] = {"denoiser": cls.from_pretrained(root, subfolder=sub, revision=rev, torch_dtype=dtype)}
     sched = _read_json(root, "scheduler", "scheduler_config.json", rev) if sub else None
@@ -131,7 +147,9 @@ def load_components(model_args: MPOModelArguments, need_encoders: bool = False) 
         from transformers import AutoTokenizer
 
         vae_config = _read_json(root, "vae", "config.json", rev)
-        out["vae"] = _component_class(vae_config["_class_name"]).from_pretrained(root, subfolder="vae", revision=rev).eval()
+        out["vae"] = (
+            _component_class(vae_config["_class_name"]).from_pretrained(root, subfolder="vae", revision=rev).eval()
+        )
         te_config = _read_json(root, "text_encoder", "config.json", rev)
         te_cls = _component_class(te_config["architectures"][0])
         out["text_encoder"] = te_cls.from_pretrained(root, subfolder="text_encoder", revision=rev).eval()
@@ -152,7 +170,11 @@ def load_pairs(name: str, config: str | None = None, split: str = "train") -> An
         loaded = datasets.load_from_disk(str(path))
         return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     if path.exists():
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json"))
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json"))
+        )
         if not files:
             raise FileNotFoundError(f"{name}: no {PAIRS_FILE}, saved dataset, or Parquet/JSON files found")
         kind = "parquet" if files[0].suffix == ".parquet" else "json"

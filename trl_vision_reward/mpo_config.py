@@ -24,7 +24,9 @@ REFERENCE_MODES = ("auto", "adapter_disabled", "frozen_copy")
 DENOISER_TYPES = ("auto", "cogvideox", "unet")
 DEFAULT_LORA_TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 _CHECKPOINTING_FIELD = (
-    "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
+    "activation_checkpointing"
+    if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    else "gradient_checkpointing"
 )
 
 
@@ -70,7 +72,9 @@ class MPOConfig(TrainingArguments):
     )
     num_train_timesteps: int | None = field(
         default=None,
-        metadata={"help": "Number of diffusion timesteps T. None: from the noise scheduler (1000 for CogVideoX and SD)."},
+        metadata={
+            "help": "Number of diffusion timesteps T. None: from the noise scheduler (1000 for CogVideoX and SD)."
+        },
     )
     snr_shift_scale: float = field(
         default=3.0,
@@ -120,21 +124,27 @@ class MPOConfig(TrainingArguments):
     # ---- LoRA (PEFT) ----
     use_peft: bool = field(
         default=True,
-        metadata={"help": "Train a LoRA adapter (PEFT) instead of all weights. The reference is then the same model "
-                  "with the adapter disabled: no second copy in memory."},
+        metadata={
+            "help": "Train a LoRA adapter (PEFT) instead of all weights. The reference is then the same model "
+            "with the adapter disabled: no second copy in memory."
+        },
     )
     lora_r: int = field(default=64, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (scale = alpha / r); rank or rank/2 are usual."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(
         default=None,
-        metadata={"help": f"Module names to adapt. None: the attention projections {DEFAULT_LORA_TARGET_MODULES} "
-                  "(CogVideoX and SD UNets alike)."},
+        metadata={
+            "help": f"Module names to adapt. None: the attention projections {DEFAULT_LORA_TARGET_MODULES} "
+            "(CogVideoX and SD UNets alike)."
+        },
     )
     lora_init_weights: str = field(
         default="gaussian",
-        metadata={"help": "LoRA initialisation passed to PEFT's `init_lora_weights` ('gaussian' as in diffusers' "
-                  "scripts; B starts at zero either way, so the policy starts equal to the reference)."},
+        metadata={
+            "help": "LoRA initialisation passed to PEFT's `init_lora_weights`: 'gaussian' (diffusers' scripts) or "
+            "'true' (PEFT's default); B starts at zero either way, so the policy starts equal to the reference."
+        },
     )
 
     # ---- Reference model ----
@@ -151,23 +161,31 @@ class MPOConfig(TrainingArguments):
     # ---- Overridden TrainingArguments defaults ----
     learning_rate: float = field(
         default=1e-5,
-        metadata={"help": "Initial AdamW learning rate. 1e-5 suits LoRA (diffusers' Diffusion-DPO LoRA recipe); the "
-                  "paper's full fine-tune of CogVideoX-2B used 5e-6."},
+        metadata={
+            "help": "Initial AdamW learning rate. 1e-5 suits LoRA (diffusers' Diffusion-DPO LoRA recipe); the "
+            "paper's full fine-tune of CogVideoX-2B used 5e-6."
+        },
     )
-    logging_steps: float = field(default=10, metadata={"help": "Log every X update steps (or a ratio of the run if < 1)."})
+    logging_steps: float = field(
+        default=10, metadata={"help": "Log every X update steps (or a ratio of the run if < 1)."}
+    )
     # transformers >= 5.x renamed `gradient_checkpointing` to `activation_checkpointing` (the old name is an alias).
     if _CHECKPOINTING_FIELD == "activation_checkpointing":
         activation_checkpointing: bool | None = field(
             default=None,
-            metadata={"help": "Recompute denoiser activations in backward (diffusers `enable_gradient_checkpointing`); "
-                      "saves most activation memory at ~20%% more compute. None: on (TRL's default), unless the "
-                      "deprecated alias `gradient_checkpointing` says otherwise."},
+            metadata={
+                "help": "Recompute denoiser activations in backward (diffusers `enable_gradient_checkpointing`); "
+                "saves most activation memory at ~20%% more compute. None: on (TRL's default), unless the "
+                "deprecated alias `gradient_checkpointing` says otherwise."
+            },
         )
     else:
         gradient_checkpointing: bool = field(
             default=True,
-            metadata={"help": "Recompute denoiser activations in backward (diffusers `enable_gradient_checkpointing`); "
-                      "saves most activation memory at ~20%% more compute."},
+            metadata={
+                "help": "Recompute denoiser activations in backward (diffusers `enable_gradient_checkpointing`); "
+                "saves most activation memory at ~20%% more compute."
+            },
         )
     bf16: bool | None = field(
         default=None,
@@ -201,8 +219,10 @@ class MPOConfig(TrainingArguments):
         if self.reference_mode not in REFERENCE_MODES:
             raise ValueError(f"reference_mode must be one of {REFERENCE_MODES}; got {self.reference_mode!r}")
         if self.reference_mode == "adapter_disabled" and not self.use_peft:
-            raise ValueError("reference_mode='adapter_disabled' needs use_peft=True (full fine-tuning has no adapter to "
-                             "disable); use 'frozen_copy' or 'auto'")
+            raise ValueError(
+                "reference_mode='adapter_disabled' needs use_peft=True (full fine-tuning has no adapter to "
+                "disable); use 'frozen_copy' or 'auto'"
+            )
         if self.denoiser_type not in DENOISER_TYPES:
             raise ValueError(f"denoiser_type must be one of {DENOISER_TYPES}; got {self.denoiser_type!r}")
         if self.lora_target_modules is None:

@@ -63,7 +63,9 @@ def column_names(dataset: Any) -> list[str] | None:
     """The dataset's column names (``datasets`` datasets, pair folders), or None when it cannot say without reading."""
     names = getattr(dataset, "column_names", None)
     if isinstance(names, dict):  # DatasetDict
-        raise PairDataError(f"expected one split, got a DatasetDict with splits {sorted(names)}; pick one, e.g. dataset['train']")
+        raise PairDataError(
+            f"expected one split, got a DatasetDict with splits {sorted(names)}; pick one, e.g. dataset['train']"
+        )
     return list(names) if names is not None else None
 
 
@@ -108,7 +110,9 @@ def check_pair_row(row: Mapping[str, Any], index: int, needs: Sequence[str] = ()
     for side in ("chosen", "rejected"):
         other = row.get(f"{side}_prompt")
         if other is not None and str(other) != str(prompt):
-            raise PairDataError(f"{where}: {side}_prompt {str(other)[:60]!r} differs from prompt; both samples of a pair must share one prompt")
+            raise PairDataError(
+                f"{where}: {side}_prompt {str(other)[:60]!r} differs from prompt; both samples of a pair must share one prompt"
+            )
     out: dict[str, Any] = {"prompt": str(prompt), "row": index}
     for name in (*TENSOR_COLUMNS,):
         if name in row and row[name] is not None:
@@ -123,11 +127,18 @@ def check_pair_row(row: Mapping[str, Any], index: int, needs: Sequence[str] = ()
             "chosen and rejected must have the same resolution and frame count"
         )
     if chosen.ndim not in (3, 4):
-        raise PairDataError(f"{where}: latents must be [C, H, W] (images) or [F, C, H, W] (videos); got shape {list(chosen.shape)}")
+        raise PairDataError(
+            f"{where}: latents must be [C, H, W] (images) or [F, C, H, W] (videos); got shape {list(chosen.shape)}"
+        )
     if out["prompt_embeds"].ndim != 2:
         raise PairDataError(f"{where}: prompt_embeds must be [L, D]; got shape {list(out['prompt_embeds'].shape)}")
-    if "image_latents" in out and out["image_latents"].shape[:1] + out["image_latents"].shape[2:] != chosen.shape[:1] + chosen.shape[2:]:
-        raise PairDataError(f"{where}: image_latents shape {list(out['image_latents'].shape)} does not match latents {list(chosen.shape)} on frames/height/width")
+    if (
+        "image_latents" in out
+        and out["image_latents"].shape[:1] + out["image_latents"].shape[2:] != chosen.shape[:1] + chosen.shape[2:]
+    ):
+        raise PairDataError(
+            f"{where}: image_latents shape {list(out['image_latents'].shape)} does not match latents {list(chosen.shape)} on frames/height/width"
+        )
     for name, value in out.items():
         if isinstance(value, torch.Tensor) and not torch.isfinite(value).all():
             bad = int((~torch.isfinite(value)).sum())
@@ -158,7 +169,9 @@ class MPODataCollator:
                         "resolution / frames / text length) or use per_device_train_batch_size=1"
                     )
         batch: dict[str, Any] = {
-            "latents": torch.cat([torch.stack([r["chosen_latents"] for r in rows]), torch.stack([r["rejected_latents"] for r in rows])]),
+            "latents": torch.cat(
+                [torch.stack([r["chosen_latents"] for r in rows]), torch.stack([r["rejected_latents"] for r in rows])]
+            ),
             "rows": torch.tensor([r["row"] for r in rows]),
             "prompts": [r["prompt"] for r in rows],
         }
@@ -217,7 +230,9 @@ class PairFolder(torch.utils.data.Dataset):
             if isinstance(row.get(name), str):
                 tensors = load_file(str(self.folder / row[name]))
                 if len(tensors) != 1:
-                    raise PairDataError(f"row {index}: {row[name]} must hold exactly one tensor; it holds {sorted(tensors)}")
+                    raise PairDataError(
+                        f"row {index}: {row[name]} must hold exactly one tensor; it holds {sorted(tensors)}"
+                    )
                 row[name] = next(iter(tensors.values()))
         return row
 
@@ -253,7 +268,9 @@ def _tensor_digest(tensor: torch.Tensor) -> str:
 # Media -> latents (precomputed once, cached)
 
 
-def load_media(path: str | os.PathLike, height: int | None = None, width: int | None = None, num_frames: int | None = None) -> torch.Tensor:
+def load_media(
+    path: str | os.PathLike, height: int | None = None, width: int | None = None, num_frames: int | None = None
+) -> torch.Tensor:
     """An image as ``[3, H, W]`` or a video as ``[F, 3, H, W]``, in [-1, 1], resized to (height, width) if given."""
     import PIL.Image
 
@@ -287,7 +304,9 @@ def encode_media(vae: Any, pixels: torch.Tensor, generator: torch.Generator | No
     return (dist.sample(generator) * vae.config.scaling_factor)[0].float().cpu()
 
 
-def text_prompt_encoder(text_encoder: Any, tokenizer: Any, max_length: int | None = None) -> Callable[[str], dict[str, torch.Tensor]]:
+def text_prompt_encoder(
+    text_encoder: Any, tokenizer: Any, max_length: int | None = None
+) -> Callable[[str], dict[str, torch.Tensor]]:
     """``prompt -> {"prompt_embeds": [L, D]}`` with one text encoder (T5 for CogVideoX: max_length 226; CLIP for SD).
 
     SDXL needs two encoders, a pooled embedding and ``add_time_ids``: pass your own ``encode_prompt`` returning those
@@ -297,10 +316,15 @@ def text_prompt_encoder(text_encoder: Any, tokenizer: Any, max_length: int | Non
 
     @torch.no_grad()
     def encode(prompt: str) -> dict[str, torch.Tensor]:
-        ids = tokenizer([prompt], padding="max_length", max_length=length, truncation=True, return_tensors="pt").input_ids
+        ids = tokenizer(
+            [prompt], padding="max_length", max_length=length, truncation=True, return_tensors="pt"
+        ).input_ids
         hidden = text_encoder(ids.to(next(text_encoder.parameters()).device))[0]
         return {"prompt_embeds": hidden[0].float().cpu()}
 
+    config = getattr(text_encoder, "config", None)
+    config = config.to_dict() if hasattr(config, "to_dict") else {}
+    encode.cache_key = json.dumps([config, length, getattr(tokenizer, "name_or_path", "")], sort_keys=True, default=str)
     return encode
 
 
@@ -332,7 +356,9 @@ def precompute_latent_pairs(
     (cache / "latents").mkdir(parents=True, exist_ok=True)
     (cache / "embeds").mkdir(parents=True, exist_ok=True)
     root = Path(media_root) if media_root is not None else None
-    vae_id = json.dumps({k: v for k, v in dict(vae.config).items() if not k.startswith("_")}, sort_keys=True, default=str)
+    vae_id = json.dumps(
+        {k: v for k, v in dict(vae.config).items() if not k.startswith("_")}, sort_keys=True, default=str
+    )
     text_id = str(getattr(encode_prompt, "__qualname__", "")) + repr(getattr(encode_prompt, "cache_key", ""))
     generator = torch.Generator().manual_seed(seed)
 

@@ -96,7 +96,7 @@ def denoiser_kind(model: nn.Module) -> str:
     base = _base(model)
     name = type(base).__name__
     config = getattr(base, "config", {})
-    if "UNet2DConditionModel" in name or "cross_attention_dim" in config and "block_out_channels" in config:
+    if "UNet2DConditionModel" in name or ("cross_attention_dim" in config and "block_out_channels" in config):
         return "unet"
     if "CogVideoX" in name or ("patch_size" in config and "text_embed_dim" in config):
         return "cogvideox"
@@ -123,12 +123,24 @@ class _RotaryCache:
         key = (frames, h, w, latents.device)
         if key not in self.tables:
             self.tables[key] = rotary_embeddings_for_video(
-                config, h * vae_scale_factor_spatial, w * vae_scale_factor_spatial, frames, vae_scale_factor_spatial, latents.device
+                config,
+                h * vae_scale_factor_spatial,
+                w * vae_scale_factor_spatial,
+                frames,
+                vae_scale_factor_spatial,
+                latents.device,
             )
         return self.tables[key]
 
 
-def denoise(model: nn.Module, kind: str, noisy: torch.Tensor, timesteps: torch.Tensor, cond: Mapping[str, torch.Tensor], rope=None) -> torch.Tensor:
+def denoise(
+    model: nn.Module,
+    kind: str,
+    noisy: torch.Tensor,
+    timesteps: torch.Tensor,
+    cond: Mapping[str, torch.Tensor],
+    rope=None,
+) -> torch.Tensor:
     """One denoiser forward with the keyword arguments its family expects; returns the raw prediction."""
     if kind == "cogvideox":
         config = _base(model).config
@@ -136,16 +148,22 @@ def denoise(model: nn.Module, kind: str, noisy: torch.Tensor, timesteps: torch.T
         kwargs = {}
         if _config_get(config, "use_rotary_positional_embeddings", False) and rope is not None:
             kwargs["image_rotary_emb"] = rope(config, noisy)
-        if _config_get(config, "ofs_embed_dim", None):
-            kwargs["ofs"] = torch.full((x.shape[0],), 2.0, device=x.device, dtype=x.dtype)  # the official pipeline's value
+        if _config_get(config, "ofs_embed_dim", None):  # CogVideoX1.5 I2V: the official pipeline's ofs = 2.0
+            kwargs["ofs"] = torch.full((x.shape[0],), 2.0, device=x.device, dtype=x.dtype)
         return model(
-            hidden_states=x, encoder_hidden_states=cond["prompt_embeds"], timestep=timesteps, return_dict=False, **kwargs
+            hidden_states=x,
+            encoder_hidden_states=cond["prompt_embeds"],
+            timestep=timesteps,
+            return_dict=False,
+            **kwargs,
         )[0]
     if kind == "unet":
         added = None
         if "pooled_prompt_embeds" in cond:
             added = {"text_embeds": cond["pooled_prompt_embeds"], "time_ids": cond["add_time_ids"]}
-        return model(noisy, timesteps, encoder_hidden_states=cond["prompt_embeds"], added_cond_kwargs=added, return_dict=False)[0]
+        return model(
+            noisy, timesteps, encoder_hidden_states=cond["prompt_embeds"], added_cond_kwargs=added, return_dict=False
+        )[0]
     raise ValueError(f"denoiser kind must be 'cogvideox' or 'unet'; got {kind!r}")
 
 
@@ -188,7 +206,7 @@ def add_lora(model: nn.Module, args: MPOConfig) -> Any:
         lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout,
         target_modules=list(args.lora_target_modules),
-        init_lora_weights=args.lora_init_weights if args.lora_init_weights != "true" else True,
+        init_lora_weights=True if args.lora_init_weights.lower() in ("true", "default") else args.lora_init_weights,
     )
     model.requires_grad_(False)
     if hasattr(model, "add_adapter") and hasattr(model, "_hf_peft_config_loaded"):
@@ -202,11 +220,15 @@ def add_lora(model: nn.Module, args: MPOConfig) -> Any:
     return config
 
 
-def lora_state_dict(model: nn.Module, prefix: str, state_dict: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def lora_state_dict(
+    model: nn.Module, prefix: str, state_dict: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """LoRA weights in diffusers' format: PEFT names without the adapter name, under ``prefix.`` (``transformer``/``unet``)."""
     from peft.utils import get_peft_model_state_dict
 
-    weights = get_peft_model_state_dict(model, state_dict=dict(state_dict) if state_dict is not None else None, adapter_name="default")
+    weights = get_peft_model_state_dict(
+        model, state_dict=dict(state_dict) if state_dict is not None else None, adapter_name="default"
+    )
     return {f"{prefix}.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
 
 
@@ -218,11 +240,13 @@ def save_lora_weights(output_dir: str, weights: Mapping[str, torch.Tensor], lora
     """
     from safetensors.torch import save_file
 
-    config = lora_config.to_dict() if hasattr(lora_config, "to_dict") else dict(lora_config)
-    config = {f"{prefix}.{k}": (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
+    metadata = {"format": "pt"}
+    if lora_config is not None:
+        config = lora_config.to_dict() if hasattr(lora_config, "to_dict") else dict(lora_config)
+        config = {f"{prefix}.{k}": (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
+        metadata[LORA_METADATA_KEY] = json.dumps(config, indent=2, sort_keys=True, default=str)
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, LORA_WEIGHT_NAME)
-    metadata = {"format": "pt", LORA_METADATA_KEY: json.dumps(config, indent=2, sort_keys=True, default=str)}
     save_file(dict(weights), path, metadata=metadata)
     return path
 
@@ -240,7 +264,9 @@ def load_lora_weights_into(model: nn.Module, path: str, prefix: str) -> None:
     unexpected = getattr(result, "unexpected_keys", [])
     expected = set(lora_state_dict(model, prefix))
     if unexpected or len(expected) != len(weights):
-        raise ValueError(f"{path}: LoRA weights do not match the model's adapter (unexpected {unexpected[:3]}, {len(weights)} vs {len(expected)} tensors)")
+        raise ValueError(
+            f"{path}: LoRA weights do not match the model's adapter (unexpected {unexpected[:3]}, {len(weights)} vs {len(expected)} tensors)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -284,54 +310,20 @@ class MPOTrainer(Trainer):
         args = args or MPOConfig(output_dir="mpo-output")
         if not isinstance(args, MPOConfig):
             raise TypeError(f"args must be an MPOConfig; got {type(args).__name__}")
+        existing_lora = getattr(model, "peft_config", {}).get("default") if hasattr(model, "get_base_model") else None
         if hasattr(model, "get_base_model"):  # a peft.PeftModel: adapters are injected in place, drive the base module
             model = model.get_base_model()
         self.denoiser_type = args.denoiser_type if args.denoiser_type != "auto" else denoiser_kind(model)
-        base_config = getattr(model, "config", {})
-        self.base_model_name = model_name or _config_get(base_config, "_name_or_path", None)
+        self.base_model_name = model_name or _config_get(getattr(model, "config", {}), "_name_or_path", None)
         self.dataset_name = dataset_name
-
-        # Noise schedule and prediction type
-        if noise_scheduler is not None:
-            self.alphas_cumprod = torch.as_tensor(noise_scheduler.alphas_cumprod, dtype=torch.float32)
-            sched_config = noise_scheduler.config
-        else:
-            if self.denoiser_type == "cogvideox":
-                self.alphas_cumprod = cogvideox_alphas_cumprod(args.num_train_timesteps or 1000, snr_shift_scale=args.snr_shift_scale)
-            else:  # SD 1.5 / SDXL: scaled-linear 0.00085..0.012, no shift, no zero-SNR rescale
-                self.alphas_cumprod = cogvideox_alphas_cumprod(args.num_train_timesteps or 1000, snr_shift_scale=1.0, rescale_zero_terminal_snr=False)
-            sched_config = {}
-        self.num_train_timesteps = args.num_train_timesteps or int(_config_get(sched_config, "num_train_timesteps", len(self.alphas_cumprod)))
-        self.prediction_type = args.prediction_type or _config_get(sched_config, "prediction_type", None) or (
-            "v_prediction" if self.denoiser_type == "cogvideox" else "epsilon"
-        )
-
-        # LoRA / reference
-        self.reference_mode = args.resolved_reference_mode
-        has_lora = bool(lora_layers(model))
-        if args.use_peft and not has_lora:
-            if peft_config is not None:
-                args.lora_r, args.lora_alpha = peft_config.r, peft_config.lora_alpha
-                args.lora_dropout, args.lora_target_modules = peft_config.lora_dropout, sorted(peft_config.target_modules)
-            self.lora_config = add_lora(model, args)
-        elif has_lora:
-            self.lora_config = getattr(model, "peft_config", {}).get("default")
-        else:
-            self.lora_config = None
-        self.is_lora = bool(lora_layers(model))
-        if self.reference_mode == "adapter_disabled":
-            if not self.is_lora:
-                raise ValueError("reference_mode='adapter_disabled' needs a LoRA adapter (use_peft=True)")
-            if ref_model is not None:
-                raise ValueError("ref_model must be None with reference_mode='adapter_disabled' (the reference is the model with its adapter disabled)")
-        elif ref_model is None:
-            ref_model = copy.deepcopy(model)
-        if ref_model is not None:
-            ref_model.requires_grad_(False).eval()
+        self._init_noise_schedule(args, noise_scheduler)
+        ref_model = self._init_adapter_and_reference(model, ref_model, args, peft_config, existing_lora)
 
         if args.checkpointing:
             if not hasattr(model, "enable_gradient_checkpointing"):
-                raise TypeError(f"{type(model).__name__} has no enable_gradient_checkpointing(); set gradient_checkpointing=False")
+                raise TypeError(
+                    f"{type(model).__name__} has no enable_gradient_checkpointing(); set gradient_checkpointing=False"
+                )
             model.enable_gradient_checkpointing()
 
         # Data
@@ -346,7 +338,6 @@ class MPOTrainer(Trainer):
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         self._rope = _RotaryCache()
         self._eval_generator: torch.Generator | None = None
-        self._last_rows: list[int] = []
 
         super().__init__(
             model=model,
@@ -362,8 +353,62 @@ class MPOTrainer(Trainer):
 
     # ---- setup helpers ----
 
+    def _init_noise_schedule(self, args: MPOConfig, noise_scheduler: Any) -> None:
+        """``alphas_cumprod``, T and the prediction type: from the scheduler if given, else the family's default."""
+        if noise_scheduler is not None:
+            self.alphas_cumprod = torch.as_tensor(noise_scheduler.alphas_cumprod, dtype=torch.float32)
+            sched_config = noise_scheduler.config
+        else:
+            steps = args.num_train_timesteps or 1000
+            if self.denoiser_type == "cogvideox":
+                self.alphas_cumprod = cogvideox_alphas_cumprod(steps, snr_shift_scale=args.snr_shift_scale)
+            else:  # SD 1.5 / SDXL: scaled-linear 0.00085..0.012, no shift, no zero-SNR rescale
+                self.alphas_cumprod = cogvideox_alphas_cumprod(
+                    steps, snr_shift_scale=1.0, rescale_zero_terminal_snr=False
+                )
+            sched_config = {}
+        self.num_train_timesteps = args.num_train_timesteps or int(
+            _config_get(sched_config, "num_train_timesteps", len(self.alphas_cumprod))
+        )
+        self.prediction_type = (
+            args.prediction_type
+            or _config_get(sched_config, "prediction_type", None)
+            or ("v_prediction" if self.denoiser_type == "cogvideox" else "epsilon")
+        )
+
+    def _init_adapter_and_reference(self, model, ref_model, args: MPOConfig, peft_config, existing_lora):
+        """Attach LoRA (unless the model has an adapter already) and return the frozen reference copy, or None."""
+        self.reference_mode = args.resolved_reference_mode
+        if lora_layers(model):
+            self.lora_config = existing_lora or getattr(model, "peft_config", {}).get("default")
+        elif args.use_peft:
+            if peft_config is not None:
+                args.lora_r, args.lora_alpha = peft_config.r, peft_config.lora_alpha
+                args.lora_dropout, args.lora_target_modules = (
+                    peft_config.lora_dropout,
+                    sorted(peft_config.target_modules),
+                )
+            self.lora_config = add_lora(model, args)
+        else:
+            self.lora_config = None
+        self.is_lora = bool(lora_layers(model))
+        if self.reference_mode == "adapter_disabled":
+            if not self.is_lora:
+                raise ValueError("reference_mode='adapter_disabled' needs a LoRA adapter (use_peft=True)")
+            if ref_model is not None:
+                raise ValueError(
+                    "ref_model must be None with reference_mode='adapter_disabled' (the reference is the model with "
+                    "its adapter disabled)"
+                )
+            return None
+        ref_model = ref_model if ref_model is not None else copy.deepcopy(model)
+        return ref_model.requires_grad_(False).eval()
+
     def _is_sdxl(self, model: nn.Module) -> bool:
-        return self.denoiser_type == "unet" and _config_get(_base(model).config, "addition_embed_type", None) == "text_time"
+        return (
+            self.denoiser_type == "unet"
+            and _config_get(_base(model).config, "addition_embed_type", None) == "text_time"
+        )
 
     def _prepare_dataset(self, dataset: Any, split: str) -> Any:
         if dataset is None:
@@ -394,7 +439,9 @@ class MPOTrainer(Trainer):
     def train(self, *args, **kwargs):
         # Trainer.train enables checkpointing through the transformers API (`activation_checkpointing_enable`), which
         # diffusers models do not have; it was enabled with `enable_gradient_checkpointing()` in __init__.
-        field = "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
+        field = (
+            "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
+        )
         value = getattr(self.args, field)
         setattr(self.args, field, False)
         try:
@@ -410,7 +457,13 @@ class MPOTrainer(Trainer):
         if generator is None:  # training: the global RNG, which Trainer checkpoints and restores on resume
             noise = torch.randn(latents[:pairs].shape, device=latents.device, dtype=torch.float32)
             if self.args.timestep_sampling == "explicit_uniform":
-                t = sample_timesteps_explicit_uniform(pairs, self.num_train_timesteps, self.accelerator.process_index, self.accelerator.num_processes, device=latents.device)
+                t = sample_timesteps_explicit_uniform(
+                    pairs,
+                    self.num_train_timesteps,
+                    self.accelerator.process_index,
+                    self.accelerator.num_processes,
+                    device=latents.device,
+                )
             else:
                 t = sample_timesteps_uniform(pairs, self.num_train_timesteps, device=latents.device)
         else:  # evaluation: a fixed stream, the same at every evaluation
@@ -422,10 +475,16 @@ class MPOTrainer(Trainer):
         """Loss and per-pair metric values for one batch of pairs (chosen and rejected batched as 2B)."""
         latents = inputs["latents"]
         noise, timesteps = self._sample_noise_and_timesteps(latents, generator)
-        noisy, target = noisy_and_target(self.prediction_type, latents.float(), noise, timesteps, self.alphas_cumprod, self.num_train_timesteps)
+        noisy, target = noisy_and_target(
+            self.prediction_type, latents.float(), noise, timesteps, self.alphas_cumprod, self.num_train_timesteps
+        )
         dtype = self._model_input_dtype
         noisy = noisy.to(dtype)
-        cond = {k: torch.cat([inputs[k], inputs[k]]).to(dtype) for k in ("prompt_embeds", "pooled_prompt_embeds", "add_time_ids", "image_latents") if k in inputs}
+        cond = {
+            k: torch.cat([inputs[k], inputs[k]]).to(dtype)
+            for k in ("prompt_embeds", "pooled_prompt_embeds", "add_time_ids", "image_latents")
+            if k in inputs
+        }
 
         with torch.no_grad():
             if self.ref_model is not None:
@@ -458,7 +517,9 @@ class MPOTrainer(Trainer):
         self._record(mode, loss, losses, metrics, inputs)
         return (loss, {"losses": losses}) if return_outputs else loss
 
-    def _record(self, mode: str, loss: torch.Tensor, losses: torch.Tensor, metrics: dict, inputs: Mapping[str, Any]) -> None:
+    def _record(
+        self, mode: str, loss: torch.Tensor, losses: torch.Tensor, metrics: dict, inputs: Mapping[str, Any]
+    ) -> None:
         """Gather per-pair metrics across processes (one collective), store them, and stop on a non-finite loss."""
         names = list(metrics)
         table = torch.stack([losses.detach().float()] + [metrics[n].float() for n in names], dim=1)  # [B, 1 + M]
@@ -472,8 +533,16 @@ class MPOTrainer(Trainer):
         rows = inputs["rows"].tolist() if "rows" in inputs else []
         prompts = inputs.get("prompts", [])
         local_bad = [r for r, value in zip(rows, losses.tolist()) if not torch.isfinite(torch.tensor(value))]
-        culprit = [k for k in ("mse/model_chosen", "mse/model_rejected", "mse/ref_chosen", "mse/ref_rejected") if not torch.isfinite(metrics[k]).all()]
-        last = self.state.global_step - (self.state.global_step % self.args.save_steps) if self.args.save_strategy == "steps" and self.args.save_steps else None
+        culprit = [
+            k
+            for k in ("mse/model_chosen", "mse/model_rejected", "mse/ref_chosen", "mse/ref_rejected")
+            if not torch.isfinite(metrics[k]).all()
+        ]
+        last = (
+            self.state.global_step - (self.state.global_step % self.args.save_steps)
+            if self.args.save_strategy == "steps" and self.args.save_steps
+            else None
+        )
         raise NonFiniteLossError(
             f"MPO loss is {loss.item()} in optimizer step {self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}) "
             f"on process {self.accelerator.process_index}: batch rows {rows} (prompts {[p[:40] for p in prompts]}); "
@@ -490,11 +559,15 @@ class MPOTrainer(Trainer):
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
         self._eval_generator = torch.Generator().manual_seed(self.args.eval_seed + self.accelerator.process_index)
         self._metrics["eval"].clear()
         try:
-            output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
         finally:
             self._eval_generator = None
         for name, values in self._metrics["eval"].items():
@@ -524,14 +597,20 @@ class MPOTrainer(Trainer):
         os.makedirs(output_dir, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
         if self.is_lora:
-            save_lora_weights(output_dir, lora_state_dict(model, self.lora_prefix, state_dict), self.lora_config, self.lora_prefix)
+            save_lora_weights(
+                output_dir, lora_state_dict(model, self.lora_prefix, state_dict), self.lora_config, self.lora_prefix
+            )
         elif state_dict is None:
             model.save_pretrained(output_dir, safe_serialization=True)
         else:  # gathered by FSDP / DeepSpeed
             from safetensors.torch import save_file
 
             model.save_config(output_dir)
-            save_file({k: v.contiguous() for k, v in state_dict.items()}, os.path.join(output_dir, FULL_WEIGHT_NAME), metadata={"format": "pt"})
+            save_file(
+                {k: v.contiguous() for k, v in state_dict.items()},
+                os.path.join(output_dir, FULL_WEIGHT_NAME),
+                metadata={"format": "pt"},
+            )
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
         self.create_model_card(output_dir=output_dir)
 
@@ -555,27 +634,62 @@ class MPOTrainer(Trainer):
     def _load_best_model(self) -> None:
         self._load_from_checkpoint(self.state.best_model_checkpoint)
 
-    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: list[str] | None = None, output_dir: str | None = None, **kwargs) -> None:
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: list[str] | None = None,
+        output_dir: str | None = None,
+        **kwargs,
+    ) -> None:
         """Render ``README.md`` (base model, data, hyperparameters, LoRA, last metrics, tags) on the main process."""
         if not self.is_world_process_zero():
             return
         from hub_cards.model_cards import render_mpo_model_card
 
         hp_keys = (
-            "beta", "prediction_type", "timestep_sampling", "pair_rule", "pair_granularity", "pair_threshold",
-            "learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size",
-            "gradient_accumulation_steps", "max_steps", "num_train_epochs", "max_grad_norm", "optim", "bf16", "fp16",
-            "seed", "reference_mode",
+            "beta",
+            "prediction_type",
+            "timestep_sampling",
+            "pair_rule",
+            "pair_granularity",
+            "pair_threshold",
+            "learning_rate",
+            "lr_scheduler_type",
+            "warmup_steps",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "max_steps",
+            "num_train_epochs",
+            "max_grad_norm",
+            "optim",
+            "bf16",
+            "fp16",
+            "seed",
+            "reference_mode",
         )
         hp = {k: getattr(self.args, k) for k in hp_keys}
-        hp.update(reference_mode=self.reference_mode, prediction_type=self.prediction_type, pair_threshold=self.args.get_pair_rule().min_total_gap)
-        hp["effective_batch_size"] = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        hp.update(
+            reference_mode=self.reference_mode,
+            prediction_type=self.prediction_type,
+            pair_threshold=self.args.get_pair_rule().min_total_gap,
+        )
+        hp["effective_batch_size"] = (
+            self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        )
         lora = None
         if self.is_lora and self.lora_config is not None:
-            lora = {"rank": self.lora_config.r, "alpha": self.lora_config.lora_alpha, "target_modules": sorted(self.lora_config.target_modules), "weights": LORA_WEIGHT_NAME}
+            lora = {
+                "rank": self.lora_config.r,
+                "alpha": self.lora_config.lora_alpha,
+                "target_modules": sorted(self.lora_config.target_modules),
+                "weights": LORA_WEIGHT_NAME,
+            }
         last = {}
         for entry in self.state.log_history:
-            last.update({k: v for k, v in entry.items() if k.startswith(("rewards/", "eval_rewards/", "loss", "eval_loss"))})
+            last.update(
+                {k: v for k, v in entry.items() if k.startswith(("rewards/", "eval_rewards/", "loss", "eval_loss"))}
+            )
         video = self.denoiser_type == "cogvideox"
         card = render_mpo_model_card(
             model_name=model_name or os.path.basename(os.path.abspath(output_dir or self.args.output_dir)),
@@ -589,8 +703,14 @@ class MPOTrainer(Trainer):
             training_metrics={**last, "global_step": self.state.global_step} if self.state.global_step else None,
             tags=[*self._tag_names, *(tags or [])] + ([] if video else ["stable-diffusion", "text-to-image"]),
             pipeline_tag="text-to-video" if video else "text-to-image",
-            summary=None if video else f"A {'LoRA adapter' if self.is_lora else 'fine-tune'} of the UNet of `{self.base_model_name}` trained with MPO (Diffusion-DPO on VisionReward-dominating pairs).",
-            usage=None if video else _sd_usage(self.base_model_name, self.args.hub_model_id or output_dir or self.args.output_dir, self.is_lora),
+            summary=None
+            if video
+            else f"A {'LoRA adapter' if self.is_lora else 'fine-tune'} of the UNet of `{self.base_model_name}` trained with MPO (Diffusion-DPO on VisionReward-dominating pairs).",
+            usage=None
+            if video
+            else _sd_usage(
+                self.base_model_name, self.args.hub_model_id or output_dir or self.args.output_dir, self.is_lora
+            ),
             validate=False,
         )
         card.save(os.path.join(output_dir or self.args.output_dir, "README.md"))

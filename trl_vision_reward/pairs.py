@@ -41,7 +41,6 @@ different convention (e.g. 0/1 instead of +1/-1 answers halves every difference)
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -97,7 +96,9 @@ class PairRule:
     @classmethod
     def paper(cls, kind: Literal["mpo", "dpo"] = "mpo", granularity: Granularity = "dimension") -> PairRule:
         """The paper's rule: MPO with the ablation threshold of ``granularity``, or plain DPO with gap 0.8."""
-        return cls(kind=kind, granularity=granularity, min_total_gap=PAPER_THRESHOLDS["dpo" if kind == "dpo" else granularity])
+        return cls(
+            kind=kind, granularity=granularity, min_total_gap=PAPER_THRESHOLDS["dpo" if kind == "dpo" else granularity]
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -142,7 +143,9 @@ def _as_vectors(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("both score vectors must be mappings (name -> score) or both sequences")
     if isinstance(a, Mapping):
         if set(a) != set(b):
-            raise ValueError(f"score vectors name different entries: only in A {sorted(set(a) - set(b))}, only in B {sorted(set(b) - set(a))}")
+            raise ValueError(
+                f"score vectors name different entries: only in A {sorted(set(a) - set(b))}, only in B {sorted(set(b) - set(a))}"
+            )
         names = sorted(a)
         va, vb = np.array([a[n] for n in names], dtype=np.float64), np.array([b[n] for n in names], dtype=np.float64)
     else:
@@ -181,7 +184,9 @@ def group_scores(question_scores: Sequence[float], groups: Mapping[str, Sequence
     return out
 
 
-def groups_from_checklist(checklist: Any, level: Literal["dimension", "sub_dimension"] = "dimension") -> dict[str, list[int]]:
+def groups_from_checklist(
+    checklist: Any, level: Literal["dimension", "sub_dimension"] = "dimension"
+) -> dict[str, list[int]]:
     """Question indices per dimension / sub-dimension of a ``trl_vision_reward.checklist.Checklist``, in its order."""
     groups: dict[str, list[int]] = {}
     for i, question in enumerate(checklist.questions):
@@ -273,7 +278,9 @@ def sample_id(record: Mapping[str, Any], index: int | None = None) -> str:
     return f"#{index}"
 
 
-def group_by_prompt(records: Iterable[Mapping[str, Any]], dedup: bool = True) -> tuple[dict[str, list[tuple[str, Mapping]]], int]:
+def group_by_prompt(
+    records: Iterable[Mapping[str, Any]], dedup: bool = True
+) -> tuple[dict[str, list[tuple[str, Mapping]]], int]:
     """``{prompt: [(sample_id, record)]}`` in first-seen order, and the number of duplicate samples dropped.
 
     A duplicate is a second record with the same prompt and the same :func:`sample_id`.
@@ -295,8 +302,12 @@ def group_by_prompt(records: Iterable[Mapping[str, Any]], dedup: bool = True) ->
 
 
 def make_pair(
-    chosen: Mapping[str, Any], rejected: Mapping[str, Any], rule: PairRule, dominating: bool,
-    chosen_id: str | None = None, rejected_id: str | None = None,
+    chosen: Mapping[str, Any],
+    rejected: Mapping[str, Any],
+    rule: PairRule,
+    dominating: bool,
+    chosen_id: str | None = None,
+    rejected_id: str | None = None,
 ) -> dict[str, Any]:
     """The preference-pair record: prompt, chosen, rejected, both samples' scores, and the rule that admitted it.
 
@@ -334,7 +345,9 @@ def mine_pairs(
     rule = rule or PairRule()
     records = list(records)
     groups, duplicates = group_by_prompt(records, dedup=dedup)
-    stats = MiningStats(rule=asdict(rule), num_records=len(records), num_prompts=len(groups), duplicate_samples=duplicates)
+    stats = MiningStats(
+        rule=asdict(rule), num_records=len(records), num_prompts=len(groups), duplicate_samples=duplicates
+    )
     pairs: list[dict[str, Any]] = []
     for samples in groups.values():
         if len(samples) < 2:

@@ -38,7 +38,8 @@ class PromptTemplate:
 
     ``prefix`` wraps the media block (``{media}``); each image or video frame becomes ``image_block`` with
     ``{image_tokens}`` replaced by ``image_token`` repeated once per visual token (Qwen2-VL: grid t*h*w / merge**2;
-    otherwise ``image_seq_length``); frames are joined by ``frame_separator``. ``question`` wraps one question
+    otherwise ``image_seq_length``) and ``{frame_index}`` by the frame's 0-based position among the sampled frames
+    (= its second, with the official sampling); frames are joined by ``frame_separator``. ``question`` wraps one question
     (``{question}``) and ends with the answer cue. ``yes``/``no`` are the answer strings whose first tokens are read.
     """
 
@@ -274,7 +275,8 @@ class VisionRewardProcessor(ProcessorMixin):
         visual = dict(self.image_processor(images=images, return_tensors="pt"))
         blocks = []
         for i in range(len(images)):
-            blocks.append(t.image_block.replace("{image_tokens}", t.image_token * self._num_image_tokens(visual, i)))
+            block = t.image_block.replace("{image_tokens}", t.image_token * self._num_image_tokens(visual, i))
+            blocks.append(block.replace("{frame_index}", str(i)))
         text = t.prefix.replace("{media}", t.frame_separator.join(blocks))
         ids = self._tokens(text)
         data: dict[str, Any] = {

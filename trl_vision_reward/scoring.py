@@ -1,7 +1,9 @@
 """Score images and videos: every checklist question answered over ONE encoding of the media.
 
-Fast path (``method="batched"``): run the backbone once on the prefix (media block), keep its KV cache, repeat the cache
-across a batch of questions, and run all question suffixes in one forward pass. Suffixes are right-padded, so every
+Fast path (``method="batched"``): run the backbone once on the prefix (media block), keep its KV cache, and run all
+question suffixes over it in one forward pass - the prefix keys/values broadcast inside attention
+(:mod:`trl_vision_reward.shared_prefix`) or, for backbones with their own attention code, the cache repeated across the
+question batch. Suffixes are right-padded, so every
 real token sees only the prefix and its own earlier tokens (causal attention; positions continue from the cache
 length); P(yes) is read at each question's last real token. This is exact: it equals the naive per-question forward
 (``method="naive"``) up to float rounding. ``method="official"`` reproduces the released scripts: one greedy
@@ -31,8 +33,10 @@ from . import scoring_rule
 from .checklist import Checklist
 from .modeling_vision_reward import VisionRewardModel, cache_argument_name, output_cache, yes_no_readout
 from .processing_vision_reward import MediaInput, VisionRewardProcessor, guess_modality
+from .shared_prefix import shared_prefix, supports_shared_prefix
 
 Method = Literal["batched", "naive", "official"]
+SHARED_PREFIX_CHUNK = 32  # questions per suffix pass when the prefix is shared inside attention (length-sorted)
 AlignmentScorer = Callable[[list[Image.Image], str], float]
 
 
@@ -122,6 +126,9 @@ class VisionRewardScorer:
 
     ``alignment_scorer(images, prompt) -> probability`` replaces the backbone's P(yes) for "probability" features (the
     official image scorer used VQAScore). ``question_batch_size`` bounds how many questions share one batched pass.
+    ``prefix_sharing``: ``"attention"`` keeps one copy of the prefix KV cache and broadcasts it inside attention
+    (:mod:`trl_vision_reward.shared_prefix`); ``"repeat"`` repeats the cache once per question (any backbone that
+    takes a ``Cache``); ``"auto"`` (default) picks the first when the backbone supports it.
     """
 
     def __init__(
@@ -132,6 +139,7 @@ class VisionRewardScorer:
         alignment_scorer: AlignmentScorer | None = None,
         question_batch_size: int | None = None,
         p_yes: Literal["yes_no", "full_vocab"] | None = None,
+        prefix_sharing: Literal["auto", "attention", "repeat"] = "auto",
     ):
         self.backbone = model.backbone if isinstance(model, VisionRewardModel) else model
         if checklist is None:
@@ -144,6 +152,9 @@ class VisionRewardScorer:
         self.processor = processor
         self.alignment_scorer = alignment_scorer
         self.question_batch_size = question_batch_size
+        if prefix_sharing not in ("auto", "attention", "repeat"):
+            raise ValueError(f"prefix_sharing must be 'auto', 'attention' or 'repeat'; got {prefix_sharing!r}")
+        self.prefix_sharing = prefix_sharing
         config = model.config if isinstance(model, VisionRewardModel) else None
         self.p_yes_mode = p_yes or (config.p_yes if config is not None else "yes_no")
         if self.p_yes_mode not in ("yes_no", "full_vocab"):
@@ -181,35 +192,52 @@ class VisionRewardScorer:
 
     @torch.no_grad()
     def answer_batched(self, images: list[Image.Image], questions: Sequence[str]) -> dict[str, torch.Tensor]:
-        """All questions over one prefix encoding (KV cache repeated across the question batch)."""
+        """All questions over one prefix encoding; results in question order (see ``prefix_sharing``)."""
         prefix = self._prefix(images)
         prefix_out = self.backbone(**prefix, use_cache=True, **({"logits_to_keep": 1} if self._keeps_logits else {}))
         prefix_cache = output_cache(prefix_out)
         if prefix_cache is None:
             raise RuntimeError(f"{type(self.backbone).__name__} returned no KV cache; the batched path needs use_cache")
         suffixes = self.processor.question_token_ids(questions)
-        size = self.question_batch_size or len(suffixes)
-        pad = self.processor.tokenizer.pad_token_id or 0
+        mode = self.prefix_sharing
+        if mode == "auto":
+            mode = "attention" if supports_shared_prefix(self.backbone, prefix_cache) else "repeat"
+        if mode == "attention":
+            # chunks cost no cache copies here, so group questions of similar length to cut padding
+            order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
+            size = self.question_batch_size or SHARED_PREFIX_CHUNK
+        else:
+            order = list(range(len(suffixes)))
+            size = self.question_batch_size or len(suffixes)
         parts: list[dict[str, torch.Tensor]] = []
-        for start in range(0, len(suffixes), size):
-            chunk = suffixes[start : start + size]
-            cache = copy.deepcopy(prefix_cache) if start + size < len(suffixes) else prefix_cache
-            cache.batch_repeat_interleave(len(chunk))
-            width = max(map(len, chunk))
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long, device=self.device)
-            for r, s in enumerate(chunk):
-                ids[r, : len(s)] = torch.tensor(s, device=self.device)
-            last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
-            # no attention mask: padding sits after every real token, so causal attention never reaches it
-            kwargs: dict[str, Any] = {self._cache_kw: cache}
-            keep = width - int(last.min())  # the answer positions all lie in the last `keep` columns
-            if self._keeps_logits:  # skip the vocabulary projection of every other suffix token
-                kwargs["logits_to_keep"] = keep
-            out = self.backbone(input_ids=ids, use_cache=True, **kwargs)
-            columns = last - (width - out.logits.shape[1])
-            rows = torch.arange(len(chunk), device=self.device)
-            parts.append(yes_no_readout(out.logits[rows, columns], self.yes_id, self.no_id))
-        return {k: torch.cat([p[k] for p in parts]).cpu() for k in parts[0]}
+        for start in range(0, len(order), size):
+            chunk = [suffixes[i] for i in order[start : start + size]]
+            if mode == "attention":  # one prefix copy, broadcast inside attention
+                with shared_prefix(self.backbone, prefix_cache) as cache:
+                    parts.append(self._answer_suffixes(chunk, cache))
+            else:  # the prefix cache repeated once per question (works with any Cache-based backbone)
+                cache = copy.deepcopy(prefix_cache) if start + size < len(suffixes) else prefix_cache
+                cache.batch_repeat_interleave(len(chunk))
+                parts.append(self._answer_suffixes(chunk, cache))
+        restore = torch.empty(len(order), dtype=torch.long)
+        restore[torch.tensor(order)] = torch.arange(len(order))
+        return {k: torch.cat([p[k] for p in parts]).cpu()[restore] for k in parts[0]}
+
+    def _answer_suffixes(self, chunk: list[list[int]], cache: Any) -> dict[str, torch.Tensor]:
+        pad = self.processor.tokenizer.pad_token_id or 0
+        width = max(map(len, chunk))
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long, device=self.device)
+        for r, s in enumerate(chunk):
+            ids[r, : len(s)] = torch.tensor(s, device=self.device)
+        last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
+        # no attention mask: padding sits after every real token, so causal attention never reaches it
+        kwargs: dict[str, Any] = {self._cache_kw: cache}
+        if self._keeps_logits:  # the answer positions all lie in the last `keep` columns: skip the others' logits
+            kwargs["logits_to_keep"] = width - int(last.min())
+        out = self.backbone(input_ids=ids, use_cache=True, **kwargs)
+        columns = last - (width - out.logits.shape[1])
+        rows = torch.arange(len(chunk), device=self.device)
+        return yes_no_readout(out.logits[rows, columns], self.yes_id, self.no_id)
 
     def _full_inputs(self, prefix: dict[str, torch.Tensor], suffix: list[int]) -> dict[str, torch.Tensor]:
         suffix_t = torch.tensor([suffix], device=self.device)

@@ -1,8 +1,10 @@
 """Tiny random Qwen2-VL backbones built locally with no download: the CLI's embedded default and the test fixtures.
 
 The weights are random, so scores are noise; everything that uses these says so. What is real: the model class
-(``Qwen2VLForConditionalGeneration``), its image/video processors, and a byte-level BPE tokenizer trained here with the
-``tokenizers`` library that has the special tokens Qwen2-VL needs and single-token ``yes``/``no``/`` yes``/`` no``.
+(``Qwen2VLForConditionalGeneration``), its image processor (the torchvision backend when installed, else the PIL one),
+and a byte-level BPE tokenizer trained here with the ``tokenizers`` library that has the special tokens Qwen2-VL needs
+and single-token ``yes``/``no``/`` yes``/`` no``. They are bundled as a :class:`VisionRewardProcessor` (videos are
+shown as their sampled frames), which needs no video decoder in the processor.
 """
 
 from __future__ import annotations

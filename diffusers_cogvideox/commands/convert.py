@@ -53,54 +53,56 @@ def load_checkpoint(path: Path, trust: bool = False) -> dict:
         ) from error
 
 
-def save_transformer(state_dict: dict, config: dict, folder: Path, dtype_name: str | None) -> None:
-    import torch
-    from accelerate import init_empty_weights
-
-    from ..models.transformer_cogvideox import CogVideoXTransformer3DModel
-
-    with init_empty_weights():
-        model = CogVideoXTransformer3DModel(**config)
-    model.load_state_dict(state_dict, strict=True, assign=True)
-    if dtype_name is not None:
-        model = model.to(getattr(torch, dtype_name))
-    model.save_pretrained(folder, safe_serialization=True)
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..conversion import convert_sat_transformer, transformer_config
+    import sys
 
     if args.transformer is None and args.vae is None:
         raise SystemExit("cogvideox convert: give --transformer, --vae or both")
-    args.out.mkdir(parents=True, exist_ok=True)
-    dtype_name = DTYPES[args.dtype]
+    try:
+        return convert(args)
+    except (ValueError, FileNotFoundError) as error:  # mismatched keys, wrong variant, unreadable file: say which
+        print(f"cogvideox convert: {error}", file=sys.stderr)
+        return 1
 
+
+def convert(args: argparse.Namespace) -> int:
+    from ..conversion import convert_sat_transformer, transformer_config
+    from ..conversion.vae import convert_sat_vae, vae_config
+
+    dtype_name = DTYPES[args.dtype]
+    vae = None
+    if args.vae is not None:  # the small part first, so that its key errors show before the long transformer work
+        print(f"converting the {args.variant} VAE from {args.vae}")
+        vae = convert_sat_vae(load_checkpoint(args.vae, args.trust_checkpoint), args.variant)
     if args.transformer is not None:
         print(f"converting the {args.variant} transformer from {args.transformer}")
         converted = convert_sat_transformer(load_checkpoint(args.transformer, args.trust_checkpoint), args.variant)
-        save_transformer(converted, transformer_config(args.variant), args.out / "transformer", dtype_name)
-        print(f"wrote {args.out / 'transformer'}")
-
-    if args.vae is not None:
-        from ..conversion import vae as vae_conversion
-
-        print(f"converting the {args.variant} VAE from {args.vae}")
-        vae = vae_conversion.convert_sat_vae(load_checkpoint(args.vae, args.trust_checkpoint), args.variant)
-        save_vae(vae, args.out / "vae", dtype_name)
-        print(f"wrote {args.out / 'vae'}")
+        save_pretrained_from_state_dict(
+            "transformer", converted, transformer_config(args.variant), args.out, dtype_name
+        )
+        del converted
+    if vae is not None:
+        save_pretrained_from_state_dict("vae", vae, vae_config(args.variant), args.out, dtype_name)
     return 0
 
 
-def save_vae(vae, folder: Path, dtype_name: str | None) -> None:
-    """Writes what ``convert_sat_vae`` returned: a model, or a ``(state_dict, config)`` pair."""
+def save_pretrained_from_state_dict(
+    part: str, state_dict: dict, config: dict, out: Path, dtype_name: str | None
+) -> None:
+    """``save_pretrained`` of our ``part`` model (``transformer`` / ``vae``) holding ``state_dict``, into ``out/part``."""
     import torch
+    from accelerate import init_empty_weights
 
-    from ..models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
+    if part == "transformer":
+        from ..models.transformer_cogvideox import CogVideoXTransformer3DModel as model_class
+    else:
+        from ..models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX as model_class
 
-    if isinstance(vae, tuple):
-        state_dict, config = vae
-        vae = AutoencoderKLCogVideoX(**config)
-        vae.load_state_dict(state_dict, strict=True)
     if dtype_name is not None:
-        vae = vae.to(getattr(torch, dtype_name))
-    vae.save_pretrained(folder, safe_serialization=True)
+        dtype = getattr(torch, dtype_name)
+        state_dict = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    with init_empty_weights():  # no second copy of the weights: the converted tensors are assigned in place
+        model = model_class(**config)
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    model.save_pretrained(out / part, safe_serialization=True)
+    print(f"wrote {out / part}")

@@ -5,11 +5,12 @@ remainder going into the first batch - and every causal convolution carries the 
 batch to the next (the "conv cache"). This schedule is what the official weights were trained with and what the
 reference produces, so it is reproduced exactly: processing the whole clip at once gives different numbers.
 
-Inference without gradients takes a leaner path that keeps the results: group norms run one group at a time and write
-in place, activations are in place, causal convolutions run a few output frames at a time (no padded copy of the whole
-activation), the resamplers convert one frame at a time into a preallocated output, each cache entry is replaced as
-soon as its successor exists, 1x1x1 convolutions cache nothing, and the decoded clip is written into one preallocated
-tensor. With gradients enabled the plain formulation is used, so autograd and gradient checkpointing work as usual.
+Inference without gradients takes a leaner path with the same numbers: activations and normalisations work in place,
+and large activations are normalised one group at a time and convolved a few output frames at a time (no padded copy
+of the whole activation, small convolution work buffers); the resamplers convert one frame at a time into a
+preallocated output, each cache entry is dropped as soon as its successor exists, 1x1x1 convolutions cache nothing,
+and the decoded clip is written into one preallocated tensor. With gradients enabled the plain formulation is used, so
+autograd and gradient checkpointing work as usual.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ try:  # diffusers >= 0.36 groups the tiling/slicing switches of all autoencoders
 except ImportError:  # pragma: no cover - older diffusers
     AutoencoderMixin = object
 
-# Output frames computed per convolution call on the inference path: small enough that the padded input and the
-# convolution's work buffers stay a fraction of a frame batch, large enough to keep the kernels efficient.
-FRAMES_PER_CONV = 2
+# Output frames computed per convolution call on the inference path: one, so that the padded input piece and the
+# convolution's work buffers stay a small fraction of a frame batch (oneDNN keeps its speed on single frames).
+FRAMES_PER_CONV = 1
+# Tensors with fewer elements are processed whole (as the reference does): splitting them saves little memory and
+# costs a call per piece.
+SPLIT_MIN_NUMEL = 1 << 18
 
 
 def frame_batches(num_frames: int, batch_size: int) -> list[tuple[int, int]]:
@@ -61,8 +65,13 @@ def decoded_num_frames(num_latent_frames: int, temporal_levels: int) -> int:
 
 
 def _inference() -> bool:
-    """The lean path (in-place, chunked) is taken exactly when autograd is off."""
+    """The lean path (in place, written into preallocated tensors) is taken exactly when autograd is off."""
     return not torch.is_grad_enabled()
+
+
+def _split(numel: int) -> bool:
+    """Whether a tensor of ``numel`` elements is worth processing piecewise (by frames or groups) on the lean path."""
+    return _inference() and numel >= SPLIT_MIN_NUMEL
 
 
 def _interpolate_latents(zq: torch.Tensor, size: torch.Size) -> torch.Tensor:
@@ -81,7 +90,7 @@ def _group_norm(x: torch.Tensor, norm: nn.GroupNorm, out: torch.Tensor | None = 
     Groups are normalised independently, so each group's statistics - and thus the result - are those of the full
     call, while the temporary memory is one group instead of the whole tensor.
     """
-    if not _inference():
+    if not _split(x.numel()):
         return norm(x)
     out = torch.empty_like(x) if out is None else out
     group = x.shape[1] // norm.num_groups
@@ -117,18 +126,21 @@ def _piecewise_conv(conv: nn.Conv2d | nn.Conv3d, whole_shape: tuple[int, ...], l
     select = getattr(torch._C, "_select_conv_backend", None)
     if select is None or not torch.backends.mkldnn.is_available():  # pragma: no cover - other torch builds
         return None
-    backend = select(
-        like.new_zeros(()).expand(whole_shape),
-        conv.weight,
-        conv.bias,
-        list(conv.stride),
-        list(conv.padding),
-        list(conv.dilation),
-        False,
-        [0] * len(conv.stride),
-        conv.groups,
-        None,
-    )
+    try:
+        backend = select(
+            like.new_zeros(()).expand(whole_shape),
+            conv.weight,
+            conv.bias,
+            list(conv.stride),
+            list(conv.padding),
+            list(conv.dilation),
+            False,
+            [0] * len(conv.stride),
+            conv.groups,
+            None,
+        )
+    except (TypeError, RuntimeError):  # pragma: no cover - a torch whose private selector differs: stay whole
+        return None
     if backend != torch._C._ConvBackend.Mkldnn:
         return None
     return lambda piece: torch.mkldnn_convolution(
@@ -139,7 +151,7 @@ def _piecewise_conv(conv: nn.Conv2d | nn.Conv3d, whole_shape: tuple[int, ...], l
 def _map_frames(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
     """A frame-wise (1x1x1) ``conv(x)`` computed a few frames at a time into one preallocated tensor, so that the
     convolution's work buffers stay small."""
-    fn = _piecewise_conv(conv, tuple(x.shape), x)
+    fn = _piecewise_conv(conv, tuple(x.shape), x) if _split(x.numel()) else None
     if fn is None or x.shape[2] <= FRAMES_PER_CONV:
         return conv(x)
     out = None
@@ -155,7 +167,7 @@ def _per_frame(conv: nn.Conv2d, frames: list[int], x: torch.Tensor, prepare, siz
     """``conv(prepare(x[:, :, s]))`` for each source frame ``s`` in ``frames`` (``prepare`` makes frames of ``size``),
     stacked into one preallocated tensor; a frame repeated back to back is convolved once. Same numbers as one call
     over all frames as a batch."""
-    if not _inference():  # one batched call, as autograd and the reference like it
+    if not _split(x.shape[0] * x.shape[1] * len(frames) * size[0] * size[1]):  # one batched call, as the reference
         batch = torch.stack([prepare(x[:, :, source]) for source in frames], dim=1).flatten(0, 1)
         return conv(batch).unflatten(0, (x.shape[0], len(frames))).transpose(1, 2)
     fn = _piecewise_conv(conv, (x.shape[0] * len(frames), x.shape[1], *size), x) or conv
@@ -199,7 +211,7 @@ class CogVideoXCausalConv3d(nn.Module):
         else:
             new_cache = torch.cat([head[:, :, num_frames:], x], dim=2)
 
-        fn = _piecewise_conv(self.conv, (*x.shape[:2], num_frames + p, *x.shape[3:]), x) if _inference() else None
+        fn = _piecewise_conv(self.conv, (*x.shape[:2], num_frames + p, *x.shape[3:]), x) if _split(x.numel()) else None
         if fn is None or num_frames <= FRAMES_PER_CONV:
             out = self.conv(torch.cat([head, x], dim=2))
             if residual is None:
@@ -240,9 +252,9 @@ class CogVideoXSpatialNorm3D(nn.Module):
         if not _inference():
             return self.norm_layer(f) * self.conv_y(zq)[0] + self.conv_b(zq)[0]
         out = _group_norm(f, self.norm_layer, out=out)
-        conv_y = _piecewise_conv(self.conv_y.conv, tuple(zq.shape), zq)
-        conv_b = _piecewise_conv(self.conv_b.conv, tuple(zq.shape), zq)
-        if conv_y is None or conv_b is None:  # small: in one go
+        conv_y = _piecewise_conv(self.conv_y.conv, tuple(zq.shape), zq) if _split(f.numel()) else None
+        conv_b = _piecewise_conv(self.conv_b.conv, tuple(zq.shape), zq) if _split(f.numel()) else None
+        if conv_y is None or conv_b is None:  # in one go
             return out.mul_(self.conv_y.conv(zq)).add_(self.conv_b.conv(zq))
         for t0 in _frame_chunks(f.shape[2]):
             frames = slice(t0, t0 + FRAMES_PER_CONV)
@@ -290,10 +302,8 @@ class CogVideoXResnetBlock3D(nn.Module):
         inference = _inference()
         if self.conv_shortcut is None:
             residual = x
-        elif inference:
-            residual = _map_frames(self.conv_shortcut, x)
         else:
-            residual = self.conv_shortcut(x)
+            residual = _map_frames(self.conv_shortcut, x)
         if zq is not None:
             zq = _interpolate_latents(zq, x.shape[-3:])
 
@@ -471,9 +481,7 @@ def _check_block_types(kind: str, block_types: tuple[str, ...], expected: str, n
     if any(t != expected for t in block_types):
         raise ValueError(f"{kind} must all be {expected!r}; got {tuple(block_types)}")
     if len(block_types) != num_blocks:
-        raise ValueError(
-            f"{kind} needs one entry per block_out_channels entry ({num_blocks}); got {len(block_types)}"
-        )
+        raise ValueError(f"{kind} needs one entry per block_out_channels entry ({num_blocks}); got {len(block_types)}")
 
 
 class CogVideoXEncoder3D(nn.Module):
@@ -724,7 +732,7 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
         num_frames, height, width = x.shape[2:]
         if (num_frames - 1) % ratio != 0:
             raise ValueError(
-                f"the causal VAE encodes 1 + {ratio}*k frames (1, {1 + ratio}, {1 + 2 * ratio}, ..., 49); "
+                f"the causal VAE encodes 1 + {ratio}*k frames (1, {1 + ratio}, {1 + 2 * ratio}, ...); "
                 f"got {num_frames}. Other counts drop frames or merge the first frame into the next latent."
             )
         s = self.spatial_compression

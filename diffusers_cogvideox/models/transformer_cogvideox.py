@@ -104,17 +104,24 @@ class JointAttnProcessor:
         else:
             query, key, value = attn.to_q(tokens), attn.to_k(tokens), attn.to_v(tokens)
 
-        # [B, S, heads, head_dim] throughout: the per-head norms run on contiguous memory, the video tokens are one
-        # contiguous block for RoPE, and it is the layout the dispatcher takes.
+        # The dispatcher takes [B, S, heads, head_dim], the memory layout GPU attention kernels want; the per-head
+        # norms and RoPE run on that contiguous layout. The CPU kernel is faster with [B, heads, S, head_dim]-contiguous
+        # queries and keys, so on CPU they are re-laid out heads-major inside the copy that joins text and video, and
+        # the dispatcher gets transposed views (it transposes them back for SDPA).
+        heads_major = _heads_major_attention(tokens.device)
         query, key, value = (x.unflatten(-1, (-1, attn.head_dim)) for x in (query, key, value))
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        if image_rotary_emb is not None:
+        if image_rotary_emb is not None:  # RoPE on the video tokens only
             cos, sin = (table[:, None, :] for table in image_rotary_emb)  # [S_video, 1, head_dim]
-            query = torch.cat([query[:, :text_length], apply_rope(query[:, text_length:], cos, sin)], dim=1)
-            key = torch.cat([key[:, :text_length], apply_rope(key[:, text_length:], cos, sin)], dim=1)
+            query, key = (
+                _join_tokens(x[:, :text_length], apply_rope(x[:, text_length:], cos, sin), heads_major)
+                for x in (query, key)
+            )
+        elif heads_major:
+            query, key = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (query, key))
 
         out = dispatch_attention_fn(
             query,
@@ -129,6 +136,18 @@ class JointAttnProcessor:
         out = attn.to_out[1](attn.to_out[0](out.flatten(2, 3).type_as(tokens)))
         encoder_hidden_states, hidden_states = out.split([text_length, out.shape[1] - text_length], dim=1)
         return hidden_states, encoder_hidden_states
+
+
+def _heads_major_attention(device: torch.device) -> bool:
+    """Whether queries and keys go to the attention kernel stored [B, heads, S, head_dim] (faster for the CPU kernel)."""
+    return device.type == "cpu"
+
+
+def _join_tokens(text: torch.Tensor, video: torch.Tensor, heads_major: bool) -> torch.Tensor:
+    """[B, L, heads, d] and [B, S, heads, d] -> [B, L + S, heads, d], stored heads-major if asked (one copy either way)."""
+    if not heads_major:
+        return torch.cat([text, video], dim=1)
+    return torch.cat([text.transpose(1, 2), video.transpose(1, 2)], dim=2).transpose(1, 2)
 
 
 class JointAttention(nn.Module, AttentionModuleMixin):
@@ -168,6 +187,8 @@ class JointAttention(nn.Module, AttentionModuleMixin):
         image_rotary_emb: RotaryEmbedding | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the attended (video, text) streams. ``attention_mask`` goes to the attention backend unchanged (a
+        boolean or additive mask broadcastable to [B, heads, S, S] over the joint [text; video] sequence)."""
         if kwargs:  # extra attention_kwargs: pass on those the processor takes, warn about the rest
             accepted = set(inspect.signature(self.processor.__call__).parameters)
             unused = [name for name in kwargs if name not in accepted]

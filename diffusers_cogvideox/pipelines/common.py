@@ -15,9 +15,10 @@ import inspect
 import logging
 import math
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -34,6 +35,7 @@ from .pipeline_output import CogVideoXPipelineOutput
 logger = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+_HUB_KWARGS = ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "variant")
 DYNAMIC_CFG_MODES = ("step", "timestep")
 
 
@@ -100,7 +102,7 @@ def check_video_shape(
     check_num_frames(num_frames, variant_rules(transformer_config), what)
     p = transformer_config.patch_size
     multiple = vae_scale_factor_spatial * p
-    if not (isinstance(height, (int, np.integer)) and isinstance(width, (int, np.integer))) or height <= 0 or width <= 0:
+    if not all(isinstance(n, (int, np.integer)) and n > 0 for n in (height, width)):
         raise ValueError(f"height and width must be positive integers; got {height}x{width}")
     if height % multiple or width % multiple:
         raise ValueError(
@@ -109,14 +111,10 @@ def check_video_shape(
         )
     grid_h = transformer_config.sample_height * vae_scale_factor_spatial
     grid_w = transformer_config.sample_width * vae_scale_factor_spatial
-    trained_frames = transformer_config.sample_frames
-    if transformer_config.use_learned_positional_embeddings and (num_frames, height, width) != (
-        trained_frames,
-        grid_h,
-        grid_w,
-    ):
+    trained_shape = (transformer_config.sample_frames, grid_h, grid_w)
+    if transformer_config.use_learned_positional_embeddings and (num_frames, height, width) != trained_shape:
         raise ValueError(
-            f"this transformer's learned positional embeddings (CogVideoX-5b-I2V) cover exactly {trained_frames} "
+            f"this transformer's learned positional embeddings (CogVideoX-5b-I2V) cover exactly {trained_shape[0]} "
             f"frames at {grid_h}x{grid_w}; got {num_frames} frames at {height}x{width}"
         )
     if transformer_config.patch_size_t is not None and (height > grid_h or width > grid_w):
@@ -204,7 +202,12 @@ def rotary_embeddings(transformer_config, height, width, latent_frames, vae_scal
     from ..models.embeddings import rotary_embeddings_for_video
 
     return rotary_embeddings_for_video(
-        transformer_config, height, width, latent_frames, vae_scale_factor_spatial=vae_scale_factor_spatial, device=device
+        transformer_config,
+        height,
+        width,
+        latent_frames,
+        vae_scale_factor_spatial=vae_scale_factor_spatial,
+        device=device,
     )
 
 
@@ -213,20 +216,12 @@ def rotary_embeddings(transformer_config, height, width, latent_frames, vae_scal
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _as_list(x) -> list:
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
 def check_image(image, batch_size: int) -> None:
     """One conditioning image, or one per prompt: PIL (RGB), ``[H, W, 3]`` arrays or ``[3, H, W]`` tensors."""
     if image is None:
         raise ValueError("image-to-video needs an `image`")
-    if isinstance(image, torch.Tensor) and image.ndim == 4:
-        images = list(image)
-    elif isinstance(image, np.ndarray) and image.ndim == 4:
-        images = list(image)
-    else:
-        images = _as_list(image)
+    batched = isinstance(image, (list, tuple)) or (isinstance(image, (torch.Tensor, np.ndarray)) and image.ndim == 4)
+    images = list(image) if batched else [image]
     if len(images) not in (1, batch_size):
         raise ValueError(f"pass one image or one per prompt ({batch_size}); got {len(images)} images")
     for img in images:
@@ -266,7 +261,9 @@ def video_batch(video) -> list:
         if isinstance(first, (list, tuple)) or (isinstance(first, (torch.Tensor, np.ndarray)) and first.ndim == 4):
             return list(video)
         return [list(video)]
-    raise ValueError(f"`video` must be a list of frames, a 4D array/tensor or a batch of those; got {type(video).__name__}")
+    raise ValueError(
+        f"`video` must be a list of frames, a 4D array/tensor or a batch of those; got {type(video).__name__}"
+    )
 
 
 def check_video(video, batch_size: int) -> int:
@@ -278,9 +275,7 @@ def check_video(video, batch_size: int) -> int:
         raise ValueError(f"pass one video or one per prompt ({batch_size}); got {len(videos)} videos")
     frame_counts = set()
     for vid in videos:
-        frames = list(vid)
-        if isinstance(vid, torch.Tensor):  # [F, C, H, W]
-            frames = list(vid)
+        frames = list(vid)  # PIL frames, [H, W, 3] arrays or [3, H, W] tensors
         sizes = {_check_frame(frame, "video frames") for frame in frames}
         if len(sizes) > 1:
             raise ValueError(f"all frames of a video must have the same size; got {sorted(sizes)}")
@@ -349,8 +344,7 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         if missing:
             folder = os.fspath(pretrained_model_name_or_path)
             if not os.path.isdir(folder):
-                hub_keys = ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "variant")
-                folder = cls.download(folder, **{k: kwargs[k] for k in hub_keys if k in kwargs})
+                folder = cls.download(folder, **{k: kwargs[k] for k in _HUB_KWARGS if k in kwargs})
             for name in missing:
                 kwargs[name] = ours[name].from_pretrained(folder, subfolder=name, **_model_loading_kwargs(name, kwargs))
             pretrained_model_name_or_path = folder
@@ -601,15 +595,20 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             height // self.vae_scale_factor_spatial,
             width // self.vae_scale_factor_spatial,
         )
-        if isinstance(generator, list) and len(generator) != batch_size:
-            raise ValueError(f"got {len(generator)} generators for {batch_size} videos; pass one per video")
         if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+            latents = self.sample_noise(shape, generator, device, dtype)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"`latents` must have shape {shape}; got {tuple(latents.shape)}")
         else:
             latents = latents.to(device=device, dtype=dtype)
         return latents * self.scheduler.init_noise_sigma
+
+    @staticmethod
+    def sample_noise(shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:
+        """Standard normal noise; with a list of generators, video i is drawn from ``generator[i]``."""
+        if isinstance(generator, list) and len(generator) != shape[0]:
+            raise ValueError(f"got {len(generator)} generators for {shape[0]} videos; pass one per video")
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
 
     def encode_frames(self, frames: torch.Tensor, generator, dtype) -> torch.Tensor:
         """VAE posterior samples of ``[B, C, F, H, W]`` pixels, as ``[B, F_latent, C, h, w]`` (one sample per item,
@@ -720,7 +719,9 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
                     latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 latents = latents.to(dtype)
                 if callback_on_step_end is not None:
-                    latents, cond = self._run_callback(callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, latents, cond)
+                    latents, cond = self._run_callback(
+                        callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, latents, cond
+                    )
                 progress_bar.update()
         self._current_timestep = None
         return latents
@@ -774,11 +775,12 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
 def _model_loading_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The ``from_pretrained`` arguments of a pipeline call that apply to its ``name`` component."""
     out = {}
-    torch_dtype = kwargs.get("torch_dtype", kwargs.get("dtype"))
-    if isinstance(torch_dtype, dict):
-        torch_dtype = torch_dtype.get(name, torch_dtype.get("default"))
-    if torch_dtype is not None:
-        out["torch_dtype"] = torch_dtype
+    dtype_key = "dtype" if "dtype" in kwargs else "torch_dtype"  # diffusers >= 0.36 prefers `dtype`
+    dtype = kwargs.get(dtype_key)
+    if isinstance(dtype, dict):
+        dtype = dtype.get(name, dtype.get("default"))
+    if dtype is not None:
+        out[dtype_key] = dtype
     for key in ("variant", "use_safetensors", "low_cpu_mem_usage", "local_files_only", "disable_mmap"):
         if key in kwargs:
             out[key] = kwargs[key]

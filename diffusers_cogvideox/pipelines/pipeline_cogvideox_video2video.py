@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
-from diffusers.utils.torch_utils import randn_tensor
 
 from .common import CogVideoXBasePipeline, GuidanceSchedule, check_video
 from .pipeline_output import CogVideoXPipelineOutput
@@ -49,7 +49,7 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
 
     def noise_to_strength(self, init_latents, latent_timestep, generator):
         """SDEdit start: the clean latents noised to the first timestep that will run."""
-        noise = randn_tensor(init_latents.shape, generator=generator, device=init_latents.device, dtype=init_latents.dtype)
+        noise = self.sample_noise(init_latents.shape, generator, init_latents.device, init_latents.dtype)
         return self.scheduler.add_noise(init_latents, noise, latent_timestep) * self.scheduler.init_noise_sigma
 
     @torch.no_grad()

@@ -19,6 +19,9 @@ from datasets_scripts.generate_and_score import (
 
 PROMPTS = [f"prompt {i}" for i in range(7)]
 
+# load_dataset(folder) caches by the folder's name and card, so two test folders named alike would share a cache:
+# each test loads with its own cache_dir.
+
 
 class FakeRank:
     """The slice of ``accelerate.PartialState`` the job uses, for one rank of a multi-process run simulated by threads
@@ -153,7 +156,7 @@ def test_scored_dataset_round_trip(tmp_path, stub_sampler, stub_scorer):
     out = tmp_path / "job"
     run_generate_and_score(PROMPTS[:3], stub_sampler(), stub_scorer(), out, samples_per_prompt=2, progress=False)
     collect_scored_samples(out, modality="video", generator="stub", scorer="stub")
-    ds = load_dataset(str(out), split="train")
+    ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf_cache"))
     records = load_scored_records(out)
     assert len(ds) == len(records) == 6
     for row, rec in zip(ds, records):

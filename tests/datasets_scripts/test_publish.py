@@ -7,6 +7,9 @@ from datasets_scripts.cli import main as cli_main
 from datasets_scripts.publish import capture_uploads, load_captured, publish_folder
 from datasets_scripts.visionrewarddb import build_visionrewarddb
 
+# load_dataset(folder) caches by the folder's name and card, so two test folders named alike would share a cache:
+# each test loads with its own cache_dir.
+
 
 def test_push_to_hub_uploads_shards_and_our_card(vrdb_folder, tmp_path):
     media, ann, _ = vrdb_folder("image", n=6, bad=True)
@@ -29,7 +32,9 @@ def test_push_to_hub_uploads_shards_and_our_card(vrdb_folder, tmp_path):
         assert back[split].features == ds.features
         assert list(back[split]["internal_id"]) == list(ds["internal_id"])
         assert [a for a in back[split]["annotation"]] == [a for a in ds["annotation"]]
-    assert load_dataset(str(tmp_path / "hub" / "someone" / "vrdb-image"))  # by its card's configs
+    assert load_dataset(
+        str(tmp_path / "hub" / "someone" / "vrdb-image"), cache_dir=str(tmp_path / "hf_cache")
+    )  # by its card's configs
 
 
 def test_cli_publish_dry_run(vrdb_folder, tmp_path, capsys):

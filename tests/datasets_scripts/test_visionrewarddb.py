@@ -8,6 +8,9 @@ from datasets import Image, Video, load_dataset
 from datasets_scripts.taxonomy import load_taxonomy
 from datasets_scripts.visionrewarddb import SPLITS, build_visionrewarddb, features_for, split_of
 
+# load_dataset(folder) caches by the folder's name and card, so two test folders named alike would share a cache:
+# each test loads with its own cache_dir.
+
 
 def _published_ids(out):
     ds = load_dataset("parquet", data_files={p.name.split("-")[0]: str(p) for p in (out / "data").glob("*.parquet")})
@@ -38,7 +41,9 @@ def test_round_trip_gives_same_records_and_features(vrdb_folder, tmp_path, modal
     if modality == "image":
         assert row["annotation"]["clarity"] == original["annotation"]["sharpness"]
     assert (tmp_path / "out" / "README.md").read_text().count("## Annotation taxonomy") == 1
-    assert load_dataset(str(tmp_path / "out"))  # the card's configs make the folder loadable as is
+    assert load_dataset(
+        str(tmp_path / "out"), cache_dir=str(tmp_path / "hf_cache")
+    )  # the card's configs make the folder loadable as is
 
 
 def test_bad_rows_are_listed_with_reasons_and_the_rest_published(vrdb_folder, tmp_path):

@@ -188,3 +188,78 @@ def test_cli_writes_a_hub_layout_transformer_folder(tmp_path, monkeypatch):
     assert info["missing_keys"] == [] and info["unexpected_keys"] == []
     for key, value in reference.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_cli_reports_mismatched_keys_and_writes_nothing(tmp_path, capsys):
+    checkpoint = tmp_path / "transformer.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({PREFIX + "time_embed.0.weight": torch.zeros(2, 2)}, str(checkpoint))
+    code = cli.main(["convert", "--variant", "2b", "--transformer", str(checkpoint), "--out", str(tmp_path / "out")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cogvideox convert: SAT transformer checkpoint (variant 2b;" in err
+    assert "missing keys (555):" in err and "wrong shapes (1):\n    time_embed.0.weight: expected [512, 1920]" in err
+    assert not (tmp_path / "out" / "transformer").exists()
+
+
+def vae_to_sat(diffusers_state: dict[str, torch.Tensor], num_levels: int) -> dict[str, torch.Tensor]:
+    """diffusers ``AutoencoderKLCogVideoX`` names -> SAT ``3d-vae.pt`` names (``up.{i}`` counts from the bottom)."""
+    import re
+
+    sat = {"loss.discriminator.main.0.weight": torch.zeros(1)}  # training-only weights real checkpoints carry
+    for key, value in diffusers_state.items():
+        key = key.replace("conv_shortcut.", "nin_shortcut.").replace("mid_block.resnets.0.", "mid.block_1.")
+        key = key.replace("mid_block.resnets.1.", "mid.block_2.")
+        key = re.sub(r"down_blocks\.(\d+)\.resnets\.", r"down.\1.block.", key)
+        key = re.sub(r"down_blocks\.(\d+)\.downsamplers\.0\.", r"down.\1.downsample.", key)
+        key = re.sub(r"up_blocks\.(\d+)\.resnets\.", lambda m: f"up.{num_levels - 1 - int(m[1])}.block.", key)
+        key = re.sub(r"up_blocks\.(\d+)\.upsamplers\.0\.", lambda m: f"up.{num_levels - 1 - int(m[1])}.upsample.", key)
+        sat[key] = value
+    return sat
+
+
+def test_cli_converts_transformer_and_vae_together(tmp_path, monkeypatch):
+    from diffusers import AutoencoderKLCogVideoX as ReferenceVAE
+
+    from diffusers_cogvideox.conversion import vae as vae_conversion
+    from diffusers_cogvideox.tiny import TINY_VAE_CONFIG
+
+    config = dict(TINY_TRANSFORMER_CONFIGS["2b"], num_layers=1)
+    vae_config = dict(TINY_VAE_CONFIG, scaling_factor=1.15258426)
+    monkeypatch.setitem(TRANSFORMER_CONFIGS, "2b", config)
+    monkeypatch.setitem(vae_conversion.VAE_CONFIGS, "2b", vae_config)
+    reference, reference_vae = random_reference(config), ReferenceVAE(**vae_config)
+    torch.save({"module": add_recomputed_sat_tensors(to_sat(reference.state_dict(), 1), config)}, tmp_path / "t.pt")
+    levels = len(vae_config["block_out_channels"])
+    torch.save({"state_dict": vae_to_sat(reference_vae.state_dict(), levels)}, tmp_path / "vae.pt")
+
+    argv = ["convert", "--variant", "2b", "--transformer", str(tmp_path / "t.pt"), "--vae", str(tmp_path / "vae.pt")]
+    assert cli.main([*argv, "--out", str(tmp_path / "out"), "--dtype", "fp16"]) == 0
+
+    from safetensors.torch import load_file
+
+    for part, model_class, source in (("transformer", Reference, reference), ("vae", ReferenceVAE, reference_vae)):
+        stored = load_file(str(tmp_path / "out" / part / "diffusion_pytorch_model.safetensors"))
+        loaded, info = model_class.from_pretrained(
+            tmp_path / "out", subfolder=part, torch_dtype=torch.float16, output_loading_info=True
+        )
+        assert info["missing_keys"] == [] and info["unexpected_keys"] == [], part
+        for key, value in source.state_dict().items():
+            assert stored[key].dtype == torch.float16, key
+            assert torch.equal(loaded.state_dict()[key], value.half()), key
+
+
+def test_cli_unpickles_python_objects_only_when_trusted(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    config = dict(TINY_TRANSFORMER_CONFIGS["5b"], num_layers=1)
+    monkeypatch.setitem(TRANSFORMER_CONFIGS, "5b", config)
+    sat = add_recomputed_sat_tensors(to_sat(Reference(**config).state_dict(), 1), config)
+    torch.save({"module": sat, "args": argparse.Namespace(mode="inference")}, tmp_path / "ckpt.pt")
+    argv = ["convert", "--variant", "5b", "--transformer", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "out")]
+
+    assert cli.main(argv) == 1
+    assert "holds Python objects besides tensors, which are not loaded by default" in capsys.readouterr().err
+    assert cli.main([*argv, "--trust-checkpoint"]) == 0
+    assert (tmp_path / "out" / "transformer" / "config.json").is_file()

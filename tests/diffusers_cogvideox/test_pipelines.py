@@ -200,6 +200,9 @@ def test_official_layout_loads_our_classes(hub_folders):
 def test_from_pretrained_honours_torch_dtype(hub_folders):
     pipe = CogVideoXPipeline.from_pretrained(hub_folders("t2v", "2b"), torch_dtype=torch.bfloat16)
     assert pipe.transformer.dtype == pipe.vae.dtype == pipe.text_encoder.dtype == torch.bfloat16
+    per_component = {"transformer": torch.bfloat16, "default": torch.float16}
+    pipe = CogVideoXPipeline.from_pretrained(hub_folders("t2v", "2b"), torch_dtype=per_component)
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == pipe.text_encoder.dtype == torch.float16
 
 
 def test_save_pretrained_round_trip_names_this_package(t2v, tmp_path):
@@ -224,7 +227,9 @@ def test_lora_weights_load_into_our_transformer(tmp_path):
             if "lora_B" in name:
                 param.normal_(std=0.5)
     adapted = trained(**call_kwargs("t2v", "5b")).frames
-    CogVideoXPipeline.save_lora_weights(tmp_path, transformer_lora_layers=get_peft_model_state_dict(trained.transformer))
+    CogVideoXPipeline.save_lora_weights(
+        tmp_path, transformer_lora_layers=get_peft_model_state_dict(trained.transformer)
+    )
 
     fresh = quiet(tiny_pipeline("5b", "t2v"))
     fresh.load_lora_weights(tmp_path)
@@ -313,7 +318,9 @@ def test_num_videos_per_prompt_with_precomputed_embeddings(t2v):
 def test_precomputed_embeddings_equal_prompts(t2v):
     embeds, negative = t2v.encode_prompt(PROMPT, negative_prompt="blurry", max_sequence_length=16)
     from_text = t2v(**call_kwargs("t2v", "2b", negative_prompt="blurry")).frames
-    from_embeds = t2v(**call_kwargs("t2v", "2b", prompt=None, prompt_embeds=embeds, negative_prompt_embeds=negative)).frames
+    from_embeds = t2v(
+        **call_kwargs("t2v", "2b", prompt=None, prompt_embeds=embeds, negative_prompt_embeds=negative)
+    ).frames
     assert torch.allclose(from_text, from_embeds, atol=1e-5)
 
 
@@ -494,22 +501,30 @@ def test_model_cpu_offload_on_gpu():
     assert torch.allclose(got.cpu(), expected, atol=1e-3)
 
 
-def test_vae_slicing_and_tiling_pass_through(t2v):
-    kwargs = call_kwargs("t2v", "2b", prompt=[PROMPT, "a cat"], height=32, width=32)
+def test_vae_slicing_passes_through(t2v):
+    kwargs = call_kwargs("t2v", "2b", prompt=[PROMPT, "a cat"])
     expected = t2v(**kwargs).frames
     t2v.vae.enable_slicing()
     try:
-        assert torch.allclose(t2v(**call_kwargs("t2v", "2b", prompt=[PROMPT, "a cat"], height=32, width=32)).frames,
-                              expected, atol=1e-5)  # fmt: skip
+        assert torch.allclose(t2v(**call_kwargs("t2v", "2b", prompt=[PROMPT, "a cat"])).frames, expected, atol=1e-5)
     finally:
         t2v.vae.disable_slicing()
-    t2v.vae.enable_tiling(tile_sample_min_height=16, tile_sample_min_width=16)
+
+
+def test_vae_tiling_passes_through(t2v, monkeypatch):
+    """Decoding goes through the VAE's tiled path once ``pipe.vae.enable_tiling`` is on (tiles as in diffusers' own
+    test: 96 px with 1/12 overlap, on a 128 px frame)."""
+    tiled_calls = []
+    tiled_decode = t2v.vae.tiled_decode
+    monkeypatch.setattr(t2v.vae, "tiled_decode", lambda *a, **k: tiled_calls.append(1) or tiled_decode(*a, **k))
+    latents = torch.randn(1, 1, 4, 16, 16, generator=gen())
+    plain = t2v.decode(latents, output_type="pt")
+    t2v.vae.enable_tiling(96, 96, tile_overlap_factor_height=1 / 12, tile_overlap_factor_width=1 / 12)
     try:
-        assert t2v.vae.use_tiling
-        tiled = t2v(**call_kwargs("t2v", "2b", prompt=[PROMPT, "a cat"], height=32, width=32)).frames
-        assert tiled.shape == expected.shape
+        tiled = t2v.decode(latents, output_type="pt")
     finally:
         t2v.vae.disable_tiling()
+    assert tiled_calls and tiled.shape == plain.shape == (1, 1, 3, 128, 128)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -519,7 +534,9 @@ def test_vae_slicing_and_tiling_pass_through(t2v):
 
 @pytest.mark.parametrize("num_frames", [8, 10, 50, 57, 1])
 def test_frame_count_rule_10(t2v, num_frames):
-    with pytest.raises(ValueError, match=rf"num_frames must be 8\*k\+1 \(9, 17, \.\.\., 49\) for CogVideoX 1\.0; got {num_frames}"):
+    with pytest.raises(
+        ValueError, match=rf"num_frames must be 8\*k\+1 \(9, 17, \.\.\., 49\) for CogVideoX 1\.0; got {num_frames}"
+    ):
         t2v(**call_kwargs("t2v", "2b", num_frames=num_frames))
 
 

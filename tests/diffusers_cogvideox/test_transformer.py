@@ -73,6 +73,20 @@ def test_equal_to_reference_at_several_grids(variant):
         assert (actual - expected).abs().max().item() <= 1e-5, (frames, height, width)
 
 
+@pytest.mark.parametrize("variant", ["2b", "5b"])
+def test_tokens_major_attention_layout_used_on_gpus_is_equal_too(variant, monkeypatch):
+    """Queries/keys reach the kernel heads-major on CPU and tokens-major elsewhere; both layouts give the same result."""
+    from diffusers_cogvideox.models import transformer_cogvideox
+
+    monkeypatch.setattr(transformer_cogvideox, "_heads_major_attention", lambda device: False)
+    config = tiny_config(variant)
+    reference = reference_model(config)
+    ours = ours_from(reference)
+    inputs = make_inputs(config, 3, 4, 6)
+    with torch.no_grad():
+        assert (ours(**inputs).sample - reference(**inputs).sample).abs().max().item() <= 1e-5
+
+
 def test_return_dict_false_gives_a_tuple():
     config = tiny_config("2b")
     ours = ours_from(reference_model(config))
@@ -122,6 +136,27 @@ def test_top_level_export_is_this_class():
     assert diffusers_cogvideox.CogVideoXTransformer3DModel is CogVideoXTransformer3DModel
 
 
+def test_our_modules_import_no_cogvideox_code_from_diffusers():
+    """Only diffusers' generic machinery is used (read from the import statements of our model/conversion modules)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(diffusers_cogvideox.__file__).parent
+    files = [root / "models" / "transformer_cogvideox.py", root / "models" / "embeddings.py"]
+    files += sorted((root / "conversion").glob("*.py")) + [root / "commands" / "convert.py"]
+    offending = []
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            offending += [f"{file.name}: {n}" for n in names if n.startswith("diffusers") and "cogvideo" in n.lower()]
+    assert offending == []
+
+
+@pytest.mark.slow
 def test_package_never_imports_diffusers_cogvideox_classes():
     code = (
         "import sys, torch\n"

@@ -150,3 +150,9 @@ def test_eval_results_accept_objects_dicts_and_mappings():
     assert to_eval_results({"total": 2})[0].metric_value == 2
     with pytest.raises(ValueError, match="unknown keys"):
         to_eval_results([{"metric_type": "m", "metric_value": 1, "colour": "red"}])
+
+
+def test_cards_never_show_absolute_paths_of_the_training_machine():
+    card = render_mpo_model_card(base_model="/data/models/cogvideox-2b", output_dir="/scratch/run7/adapter")
+    assert "/data/models" not in str(card) and "/scratch/run7" not in str(card)
+    assert "`cogvideox-2b` (local)" in card.text and 'pipe.load_lora_weights("adapter")' in card.text

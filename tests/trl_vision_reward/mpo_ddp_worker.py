@@ -31,9 +31,16 @@ def main(out_dir: str, use_peft: bool) -> None:
     trainer._sample_noise_and_timesteps = recording
     trainer.train()
     rank = trainer.accelerator.process_index
-    params = {k: v.detach().clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).named_parameters() if v.requires_grad}
+    params = {
+        k: v.detach().clone()
+        for k, v in trainer.accelerator.unwrap_model(trainer.model).named_parameters()
+        if v.requires_grad
+    }
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    torch.save({"params": params, "timesteps": timesteps, "losses": losses, "world": trainer.accelerator.num_processes}, f"{out_dir}/rank{rank}.pt")
+    torch.save(
+        {"params": params, "timesteps": timesteps, "losses": losses, "world": trainer.accelerator.num_processes},
+        f"{out_dir}/rank{rank}.pt",
+    )
 
 
 if __name__ == "__main__":

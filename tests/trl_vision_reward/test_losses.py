@@ -102,7 +102,9 @@ def test_per_sample_mse_averages_all_but_the_batch():
 
 def test_hand_computed_dpo_loss_and_rewards():
     # logits = -beta/2 ((0.1 - 0.2) - (0.3 - 0.2)) = -5 * -0.2 = 1
-    out = diffusion_dpo_loss(torch.tensor([0.1]), torch.tensor([0.3]), torch.tensor([0.2]), torch.tensor([0.2]), beta=10.0)
+    out = diffusion_dpo_loss(
+        torch.tensor([0.1]), torch.tensor([0.3]), torch.tensor([0.2]), torch.tensor([0.2]), beta=10.0
+    )
     assert out.loss.item() == pytest.approx(math.log1p(math.exp(-1.0)), rel=1e-6)
     assert out.chosen_rewards.item() == pytest.approx(0.5) and out.rejected_rewards.item() == pytest.approx(-0.5)
     assert out.margins.item() == pytest.approx(1.0)
@@ -126,21 +128,29 @@ def test_loss_gradient_lowers_the_chosen_error_and_raises_the_rejected():
 
 def test_reference_errors_are_constants():
     ref = torch.tensor([0.3], requires_grad=True)
-    out = diffusion_dpo_loss(torch.tensor([0.1], requires_grad=True), torch.tensor([0.2]), ref, torch.tensor([0.2]), beta=1.0)
+    out = diffusion_dpo_loss(
+        torch.tensor([0.1], requires_grad=True), torch.tensor([0.2]), ref, torch.tensor([0.2]), beta=1.0
+    )
     out.loss.backward()
     assert ref.grad is None
 
 
 def test_metric_names_and_signs():
-    out = diffusion_dpo_loss(torch.tensor([0.1, 0.4]), torch.tensor([0.3, 0.2]), torch.tensor([0.2, 0.2]), torch.tensor([0.2, 0.2]), 10.0)
-    m = diffusion_dpo_metrics(out, torch.tensor([0.1, 0.4]), torch.tensor([0.3, 0.2]), torch.tensor([0.2, 0.2]), torch.tensor([0.2, 0.2]))
+    out = diffusion_dpo_loss(
+        torch.tensor([0.1, 0.4]), torch.tensor([0.3, 0.2]), torch.tensor([0.2, 0.2]), torch.tensor([0.2, 0.2]), 10.0
+    )
+    m = diffusion_dpo_metrics(
+        out, torch.tensor([0.1, 0.4]), torch.tensor([0.3, 0.2]), torch.tensor([0.2, 0.2]), torch.tensor([0.2, 0.2])
+    )
     assert set(m) == {
         "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
         "mse/model_chosen", "mse/model_rejected", "mse/ref_chosen", "mse/ref_rejected", "mse/model", "mse/ref",
     }  # fmt: skip
     assert torch.equal(m["rewards/accuracies"], torch.tensor([1.0, 0.0]))
     assert torch.allclose(m["rewards/margins"], m["rewards/chosen"] - m["rewards/rejected"])
-    assert torch.equal(reward_accuracy(torch.tensor([1.0, 0.0, 2.0]), torch.tensor([0.0, 0.0, 3.0])), torch.tensor([1.0, 0.5, 0.0]))
+    assert torch.equal(
+        reward_accuracy(torch.tensor([1.0, 0.0, 2.0]), torch.tensor([0.0, 0.0, 3.0])), torch.tensor([1.0, 0.5, 0.0])
+    )
 
 
 def test_uniform_timesteps_cover_the_range():

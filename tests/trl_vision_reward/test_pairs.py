@@ -89,12 +89,12 @@ def _brute_force(records, kind, granularity, gap):
         by_prompt.setdefault(r["prompt"], []).append(r)
     for rs in by_prompt.values():
         for a, b in itertools.combinations(rs, 2):
-            w, l = (a, b) if a["total"] >= b["total"] else (b, a)
-            va, vb = w[key], l[key]
+            win, lose = (a, b) if a["total"] >= b["total"] else (b, a)
+            va, vb = win[key], lose[key]
             va, vb = (list(va.values()), list(vb.values())) if isinstance(va, dict) else (va, vb)
-            if w["total"] == l["total"]:
+            if win["total"] == lose["total"]:
                 counts["tie"] += 1
-            elif w["total"] - l["total"] < gap:
+            elif win["total"] - lose["total"] < gap:
                 counts["below_total_gap"] += 1
             elif kind == "mpo" and not all(x >= y for x, y in zip(va, vb)):
                 counts["not_dominating"] += 1
@@ -128,7 +128,9 @@ def test_dpo_admits_a_superset_of_mpo_and_finer_dominance_is_stricter():
     records = _random_records(seed=3)
     dpo, _ = mine_pairs(records, PairRule("dpo", min_total_gap=0.5))
     keys = lambda ps: {(p["chosen"], p["rejected"]) for p in ps}  # noqa: E731
-    by_level = {g: keys(mine_pairs(records, PairRule("mpo", g, 0.5))[0]) for g in ("dimension", "sub_dimension", "question")}
+    by_level = {
+        g: keys(mine_pairs(records, PairRule("mpo", g, 0.5))[0]) for g in ("dimension", "sub_dimension", "question")
+    }
     assert by_level["question"] <= by_level["sub_dimension"] <= by_level["dimension"] <= keys(dpo)
     assert len(by_level["question"]) < len(keys(dpo))
 
@@ -137,7 +139,9 @@ def test_duplicates_and_prompt_cap():
     a = record("p", "a", 3.0, [3, 3])
     b = record("p", "b", 2.0, [2, 2])
     c = record("p", "c", 1.0, [1, 1])
-    pairs, stats = mine_pairs([a, b, dict(b), c, record("q", "z", 1.0, [1, 1])], PairRule(min_total_gap=0.5, max_pairs_per_prompt=2))
+    pairs, stats = mine_pairs(
+        [a, b, dict(b), c, record("q", "z", 1.0, [1, 1])], PairRule(min_total_gap=0.5, max_pairs_per_prompt=2)
+    )
     assert stats.duplicate_samples == 1 and stats.prompts_with_one_sample == 1 and stats.num_prompts == 2
     assert [(p["chosen"], p["rejected"]) for p in pairs] == [("a", "c"), ("a", "b")]  # largest gaps first
     assert stats.counts["over_prompt_cap"] == 1 and stats.admitted == 2

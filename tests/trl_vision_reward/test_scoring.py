@@ -37,25 +37,31 @@ def video_scorer():
 def test_batched_equals_naive_image(image_scorer):
     frames = image_scorer.processor.load_media(_image(), "image")
     questions = image_scorer.checklist.format_all("a red bicycle")
-    fast = image_scorer.answer_batched(frames, questions)
     ref = image_scorer.answer_naive(frames, questions)
-    assert fast["p_yes"].shape == (60,)
-    assert (fast["p_yes"] - ref["p_yes"]).abs().max().item() <= 1e-5
-    assert (fast["p_yes_full_vocab"] - ref["p_yes_full_vocab"]).abs().max().item() <= 1e-5
-    assert torch.equal(fast["greedy_yes"], ref["greedy_yes"])
+    for sharing in ("attention", "repeat"):  # prefix broadcast inside attention / cache repeated per question
+        image_scorer.prefix_sharing = sharing
+        fast = image_scorer.answer_batched(frames, questions)
+        assert fast["p_yes"].shape == (60,)
+        assert (fast["p_yes"] - ref["p_yes"]).abs().max().item() <= 1e-5
+        assert (fast["p_yes_full_vocab"] - ref["p_yes_full_vocab"]).abs().max().item() <= 1e-5
+        assert torch.equal(fast["greedy_yes"], ref["greedy_yes"])
+    image_scorer.prefix_sharing = "auto"
+    assert image_scorer.backbone.config._attn_implementation == "sdpa"  # restored after the shared-prefix pass
 
 
 def test_batched_equals_naive_video_in_question_chunks(video_scorer):
+    # attention sharing: length-sorted chunks of 32 (default) or one pass of 64; repeat: one pass, or chunks of 7
+    # (each chunk a fresh copy of the prefix cache); results always come back in checklist order
     frames = video_scorer.processor.load_media(_video(frames=5), "video", fps=2)  # 5 frames at 2 fps: seconds 0..2
     assert len(frames) == 3
     questions = video_scorer.checklist.format_all("a dog runs on the beach")
     ref = video_scorer.answer_naive(frames, questions)
-    for batch_size in (None, 7):  # one pass, and chunks (fresh copies of the prefix cache)
-        video_scorer.question_batch_size = batch_size
+    for sharing, batch_size in (("attention", None), ("attention", 64), ("repeat", None), ("repeat", 7)):
+        video_scorer.prefix_sharing, video_scorer.question_batch_size = sharing, batch_size
         fast = video_scorer.answer_batched(frames, questions)
         assert fast["p_yes"].shape == (64,)
-        assert (fast["p_yes"] - ref["p_yes"]).abs().max().item() <= 1e-5
-    video_scorer.question_batch_size = None
+        assert (fast["p_yes"] - ref["p_yes"]).abs().max().item() <= 1e-5, (sharing, batch_size)
+    video_scorer.prefix_sharing, video_scorer.question_batch_size = "auto", None
 
 
 def test_official_method_answers_equal_the_batched_greedy_answers(video_scorer):

@@ -9,7 +9,6 @@ from trl_vision_reward.cogvlm2.templates import (
     IMAGE_QUESTION,
     VIDEO_QUESTION,
     check_prefix_layout,
-    cogvlm2_prompt_template,
     vision_reward_processor,
 )
 from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_model, tiny_cogvlm2_processor
@@ -28,25 +27,7 @@ def test_full_size_templates_are_registered_by_name():
         assert (template.yes, template.no) == ("yes", "no") and template.mm_token_type_ids
 
 
-def _generic_fills_frame_index() -> bool:
-    processor = tiny_cogvlm2_processor(video=True)
-    template = cogvlm2_prompt_template(
-        video=True,
-        tokens_per_image=processor.tokens_per_image,
-        bos_token=processor.tokenizer.bos_token,
-        slot_token=processor.tokenizer.convert_ids_to_tokens(processor.pad_token_id),
-    )
-    generic = VisionRewardProcessor(processor.image_processor, processor.tokenizer, prompt_template=template)
-    try:
-        check_prefix_layout(generic, processor, video=True)
-    except NotImplementedError:
-        return False
-    return True
-
-
 def scorer_for(video):
-    if video and not _generic_fills_frame_index():
-        pytest.xfail("VisionRewardProcessor.prefix_inputs does not fill `{frame_index}` in image_block yet")
     model = tiny_cogvlm2_model(video=video)
     processor = vision_reward_processor(tiny_cogvlm2_processor(video=video))
     return VisionRewardScorer(model, processor, checklist=Checklist.load("video" if video else "image"))

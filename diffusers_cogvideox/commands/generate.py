@@ -1,0 +1,206 @@
+"""``cogvideox generate``: one prompt to an mp4, text-, image- (``--image``) or video-to-video (``--video``).
+
+With no ``--model`` it builds the embedded tiny pipeline with random weights (no download, seconds on a CPU); its
+output is noise and the command says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+DEFAULT_PROMPT = "A panda playing a guitar in a bamboo forest, cinematic lighting"
+TINY_PROMPT = "a panda playing"  # within the tiny T5's 16 tokens
+TINY_VARIANTS = {"t2v": "2b", "v2v": "2b", "i2v": "1.5-5b-i2v"}
+TINY_STEPS = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="Hub repo or local folder (official layout), e.g. THUDM/CogVideoX-2b; default: the embedded tiny random pipeline",
+    )
+    parser.add_argument("--prompt", default=None, help=f"default: {DEFAULT_PROMPT!r}")
+    parser.add_argument("--negative-prompt", default=None)
+    parser.add_argument("--image", default=None, help="image-to-video: the first frame (needs an I2V model)")
+    parser.add_argument("--video", default=None, help="video-to-video: the input clip")
+    parser.add_argument("--strength", type=float, default=0.8, help="video-to-video: how far to noise the input (0, 1]")
+    parser.add_argument(
+        "--num-frames",
+        type=int,
+        default=None,
+        help="1.0: 8k+1 up to 49 (default 49); 1.5: 16k+1 up to 161 (default 81); V2V: frames taken from the input",
+    )
+    parser.add_argument("--height", type=int, default=None, help="default 480 (1.0) or 768 (1.5)")
+    parser.add_argument("--width", type=int, default=None, help="default 720 (1.0) or 1360 (1.5)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"denoising steps (default 50; {TINY_STEPS} for the tiny default)"
+    )
+    parser.add_argument("--guidance-scale", type=float, default=6.0)
+    parser.add_argument(
+        "--dynamic-cfg", action="store_true", help="anneal the guidance scale (cosine schedule of the official code)"
+    )
+    parser.add_argument(
+        "--dynamic-cfg-mode",
+        choices=["step", "timestep"],
+        default="step",
+        help="step index (smooth) or raw timestep (as diffusers' pipelines)",
+    )
+    parser.add_argument(
+        "--scheduler", choices=["ddim", "dpm"], default=None, help="default: the model's; the official demo uses dpm"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--num-videos", type=int, default=1, help="videos to generate; the 2nd onwards go to OUT_1.mp4, ..."
+    )
+    parser.add_argument("--fps", type=int, default=None, help="default 8 (1.0) or 16 (1.5)")
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        default="auto",
+        help="auto: bfloat16 on GPU (float16 for 2b), float32 on CPU",
+    )
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument(
+        "--offload", choices=["none", "model", "sequential"], default="none", help="CPU offload (needs an accelerator)"
+    )
+    parser.add_argument("--vae-tiling", action="store_true")
+    parser.add_argument("--vae-slicing", action="store_true")
+    parser.add_argument(
+        "--step-cache",
+        type=float,
+        default=None,
+        metavar="THRESHOLD",
+        help="TeaCache-style step caching with this threshold (e.g. 0.1)",
+    )
+    parser.add_argument(
+        "--lora", default=None, help="LoRA weights (folder, file or Hub repo) to load into the transformer"
+    )
+    parser.add_argument("--lora-scale", type=float, default=1.0)
+    parser.add_argument("--out", default="outputs/clip.mp4", help="output mp4 path")
+
+
+def _kind(args) -> str:
+    if args.image and args.video:
+        raise SystemExit("cogvideox generate: pass --image or --video, not both")
+    return "i2v" if args.image else "v2v" if args.video else "t2v"
+
+
+def _dtype(name: str, model: str | None, device: str):
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)
+    if device == "cpu":
+        return torch.float32
+    return torch.float16 if model and "2b" in model.lower() else torch.bfloat16
+
+
+def load_pipeline(args, kind: str, device: str):
+    """The pipeline for ``kind`` from ``--model``, or the tiny random one."""
+    import diffusers_cogvideox
+    from diffusers_cogvideox.tiny import PIPELINE_CLASS_NAMES, tiny_pipeline
+
+    if args.model is None:
+        print("=" * 78)
+        print(f"cogvideox generate: no --model given; using the embedded TINY pipeline ({TINY_VARIANTS[kind]}).")
+        print(
+            "Its weights are RANDOM: random weights, output is noise. Pass --model THUDM/CogVideoX-2b for real videos."
+        )
+        print("=" * 78, flush=True)
+        return tiny_pipeline(TINY_VARIANTS[kind], kind)
+    pipeline_class = getattr(diffusers_cogvideox, PIPELINE_CLASS_NAMES[kind])
+    return pipeline_class.from_pretrained(args.model, torch_dtype=_dtype(args.dtype, args.model, device))
+
+
+def configure(pipe, args, device: str) -> None:
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    if args.scheduler is not None:
+        scheduler_class = CogVideoXDPMScheduler if args.scheduler == "dpm" else CogVideoXDDIMScheduler
+        pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    if args.lora:
+        pipe.load_lora_weights(args.lora, adapter_name="cli")
+        pipe.set_adapters(["cli"], [args.lora_scale])
+    if args.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif args.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+    if args.vae_slicing:
+        pipe.vae.enable_slicing()
+    if args.step_cache is not None:
+        pipe.enable_step_cache(threshold=args.step_cache)
+
+
+def conditioning_input(args, kind: str, rules):
+    """The PIL image (I2V) or frames (V2V) to condition on, or None."""
+    import PIL.Image
+
+    from diffusers_cogvideox.video_io import load_video
+
+    if kind == "i2v":
+        return {"image": PIL.Image.open(args.image).convert("RGB")}
+    if kind == "v2v":
+        frames = load_video(args.video)
+        wanted = args.num_frames or max([n for n in rules.frame_counts if n <= len(frames)], default=0)
+        if wanted == 0 or wanted > len(frames):
+            raise SystemExit(
+                f"cogvideox generate: {args.video} has {len(frames)} frames; CogVideoX {rules.version} needs "
+                f"{rules.frame_step}*k+1 ({rules.frame_counts[0]}, ...) frames"
+            )
+        if wanted < len(frames):
+            print(f"using the first {wanted} of the video's {len(frames)} frames")
+        return {"video": frames[:wanted], "strength": args.strength}
+    return {}
+
+
+def run(args) -> int:
+    import torch
+
+    from diffusers_cogvideox.video_io import export_to_video
+
+    kind = _kind(args)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = load_pipeline(args, kind, device)
+    configure(pipe, args, device)
+    rules = pipe.variant_rules
+    steps = args.steps or (TINY_STEPS if args.model is None else 50)
+    call = dict(
+        prompt=args.prompt or (TINY_PROMPT if args.model is None else DEFAULT_PROMPT),
+        negative_prompt=args.negative_prompt,
+        height=args.height,
+        width=args.width,
+        num_inference_steps=steps,
+        guidance_scale=args.guidance_scale,
+        use_dynamic_cfg=args.dynamic_cfg,
+        dynamic_cfg_mode=args.dynamic_cfg_mode,
+        num_videos_per_prompt=args.num_videos,
+        generator=torch.Generator(device="cpu").manual_seed(args.seed),
+        output_type="np",
+        **conditioning_input(args, kind, rules),
+    )
+    if kind != "v2v":
+        call["num_frames"] = args.num_frames
+    started = time.perf_counter()
+    videos = pipe(**call).frames
+    seconds = time.perf_counter() - started
+    fps = args.fps or (16 if rules.version == "1.5" else 8)
+    root, ext = os.path.splitext(args.out)
+    for i, video in enumerate(videos):
+        path = args.out if i == 0 else f"{root}_{i}{ext or '.mp4'}"
+        export_to_video(video, path, fps=fps)
+        num_frames, height, width = video.shape[:3]
+        print(f"wrote {path}: {num_frames} frames, {width}x{height}, {fps} fps ({seconds:.1f} s generating)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cogvideox generate", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,125 @@
+"""Prefix-sharing attention: many question suffixes attend to ONE copy of the media prefix's KV cache.
+
+Repeating the prefix cache across the question batch (``Cache.batch_repeat_interleave``) works for every backbone but
+copies ``questions x prefix`` keys and values and concatenates them again in every layer; at hundreds to thousands of
+visual tokens that memory traffic dominates the suffix pass. Here the prefix keys/values stay at batch size 1 and are
+broadcast inside the attention product instead (no copy), registered through transformers' ``AttentionInterface``::
+
+    softmax([q K_prefix^T, q K_suffix^T + causal] * scale) @ [V_prefix; V_suffix]
+
+computed as two products that share one max and one normaliser, with every question's rows against the single prefix
+copy in one batched matrix product.
+
+The suffix rows are right-padded; causal attention keeps padding invisible to every real token, so no mask is needed.
+Used for backbones whose attention layers dispatch through ``AttentionInterface`` (the transformers models, e.g. the
+Qwen2-VL family); :func:`supports_shared_prefix` says whether a backbone qualifies, otherwise the scorer repeats the
+cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import torch
+from transformers import AttentionInterface
+from transformers.cache_utils import DynamicLayer
+
+ATTENTION_NAME = "vision_reward_shared_prefix"
+_PREFIX_KV: ContextVar[dict[int, tuple[torch.Tensor, torch.Tensor]] | None] = ContextVar("_PREFIX_KV", default=None)
+
+
+def shared_prefix_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """query (B, H, S, d); key/value: the suffix's own (B, Hkv, S, d); the prefix's (1, Hkv, P, d) come from the context.
+    Returns (B, S, H, d) like every transformers attention function."""
+    prefix = _PREFIX_KV.get()
+    if prefix is None or module.layer_idx not in prefix:
+        raise RuntimeError(f"{ATTENTION_NAME} attention runs only inside shared_prefix(...)")
+    if kwargs.get("sliding_window") or kwargs.get("softcap") or kwargs.get("s_aux") is not None:
+        raise NotImplementedError(f"{ATTENTION_NAME} does not implement sliding windows, soft-capping or sinks")
+    pk, pv = prefix[module.layer_idx]
+    b, h, s, d = query.shape
+    hkv = key.shape[1]
+    rep = h // hkv
+    scale = scaling if scaling is not None else d**-0.5
+    # group query heads by their key/value head (head = kv_head * rep + j, the repeat_kv layout), scale the small side
+    q = (query * scale).reshape(b, hkv, rep * s, d)
+    # prefix part: all rows of all questions against the ONE prefix copy, as a single (Hkv, B*rep*S, P) product
+    q_rows = q.transpose(0, 1).reshape(hkv, b * rep * s, d)
+    scores_prefix = torch.bmm(q_rows, pk[0].transpose(-1, -2)).view(hkv, b, rep * s, -1).transpose(0, 1)
+    scores_suffix = torch.matmul(q, key.transpose(-1, -2))  # (B, Hkv, rep*S, S)
+    future = torch.ones(s, s, dtype=torch.bool, device=query.device).triu(1).repeat(rep, 1)
+    scores_suffix = scores_suffix.masked_fill(future, float("-inf"))
+    # one softmax over [prefix, suffix] without concatenating: shared max, two exponentials, one normaliser
+    top = torch.maximum(scores_prefix.amax(-1, keepdim=True), scores_suffix.amax(-1, keepdim=True))
+    exp_prefix = torch.exp(scores_prefix - top)
+    exp_suffix = torch.exp(scores_suffix - top)
+    norm = exp_prefix.sum(-1, keepdim=True) + exp_suffix.sum(-1, keepdim=True)
+    if dropout and module.training:
+        exp_prefix = torch.nn.functional.dropout(exp_prefix, p=dropout)
+        exp_suffix = torch.nn.functional.dropout(exp_suffix, p=dropout)
+    out_prefix = torch.bmm(exp_prefix.transpose(0, 1).reshape(hkv, b * rep * s, -1), pv[0])
+    out = out_prefix.view(hkv, b, rep * s, d).transpose(0, 1) + torch.matmul(exp_suffix, value)
+    out = out / norm  # (B, Hkv, rep*S, d)
+    return out.reshape(b, h, s, d).transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
+
+
+class _SuffixOnlyLayer(DynamicLayer):
+    """A (shallow) copy of a prefix cache layer that keeps reporting the prefix length but hands attention only the
+    new (suffix) keys/values instead of concatenating them to the prefix."""
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        return key_states, value_states
+
+
+def _suffix_only(layer: DynamicLayer) -> _SuffixOnlyLayer:
+    view = copy.copy(layer)
+    view.__class__ = _SuffixOnlyLayer
+    return view
+
+
+def supports_shared_prefix(backbone: torch.nn.Module, cache: Any) -> bool:
+    """Whether ``backbone`` can run its suffix pass with :func:`shared_prefix_attention` over ``cache``."""
+    can_set = getattr(backbone, "_can_set_attn_implementation", None)
+    layers = getattr(cache, "layers", None)
+    if not callable(can_set) or not layers or type(cache).__name__ != "DynamicCache":
+        return False
+    try:
+        ok = bool(can_set())
+    except Exception:
+        return False
+    return ok and all(
+        getattr(layer, "keys", None) is not None and not getattr(layer, "is_sliding", False) for layer in layers
+    )
+
+
+@contextlib.contextmanager
+def shared_prefix(backbone: torch.nn.Module, prefix_cache: Any) -> Iterator[Any]:
+    """Within this block the backbone attends through :func:`shared_prefix_attention`; yields the cache to pass to the
+    suffix forward. The backbone's own attention implementation is restored afterwards."""
+    previous = backbone.config._attn_implementation
+    kv = {i: (layer.keys, layer.values) for i, layer in enumerate(prefix_cache.layers)}
+    cache = copy.copy(prefix_cache)
+    cache.layers = [_suffix_only(layer) for layer in prefix_cache.layers]
+    token = _PREFIX_KV.set(kv)
+    backbone.set_attn_implementation(ATTENTION_NAME)
+    try:
+        yield cache
+    finally:
+        backbone.set_attn_implementation(previous)
+        _PREFIX_KV.reset(token)
