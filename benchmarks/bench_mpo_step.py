@@ -39,26 +39,9 @@ import tempfile
 import time
 
 import torch
+from _configs import scaled_5b_transformer_config
 
 VARIANTS = ("ours", "copy+separate", "official")
-
-
-def build_config(args: argparse.Namespace) -> dict:
-    """A CogVideoX-5b-shaped transformer (RoPE, expert AdaLN), scaled down."""
-    return dict(
-        num_attention_heads=args.heads,
-        attention_head_dim=args.head_dim,
-        in_channels=16,
-        out_channels=16,
-        time_embed_dim=512,
-        text_embed_dim=args.text_dim,
-        num_layers=args.layers,
-        sample_frames=(args.frames - 1) * 4 + 1,
-        sample_height=args.height,
-        sample_width=args.width,
-        max_text_seq_length=args.text_length,
-        use_rotary_positional_embeddings=True,
-    )
 
 
 def make_batch(args: argparse.Namespace, device: str) -> dict:
@@ -94,7 +77,7 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict):
 
     device, dtype = args.device, getattr(torch, args.dtype)
     torch.manual_seed(0)
-    model = CogVideoXTransformer3DModel(**build_config(args)).to(device)
+    model = CogVideoXTransformer3DModel(**scaled_5b_transformer_config(args)).to(device)
     if dtype != torch.float32:
         model.to(dtype)
     cfg = MPOConfig(
@@ -217,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant, speed in measure_speed(args.variants, args).items():
         results[variant]["pairs_per_s"] = speed
     ours = results.get("ours")
-    params_m = build_config(args)
+    params_m = scaled_5b_transformer_config(args)
     print(
         f"\nOne MPO step, {args.pairs} pairs, CogVideoX-shaped transformer: {params_m['num_layers']} layers, "
         f"{args.heads}x{args.head_dim} heads, latents {args.frames}x16x{args.height}x{args.width}, {args.dtype}, {args.device}"

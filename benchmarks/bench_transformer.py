@@ -23,24 +23,7 @@ import sys
 import time
 
 import torch
-
-
-def build_config(args: argparse.Namespace) -> dict:
-    """A CogVideoX-5b-shaped model (RoPE, expert AdaLN, qk-norm), scaled down."""
-    return dict(
-        num_attention_heads=args.heads,
-        attention_head_dim=args.head_dim,
-        in_channels=16,
-        out_channels=16,
-        time_embed_dim=512,
-        text_embed_dim=args.text_dim,
-        num_layers=args.layers,
-        sample_frames=(args.frames - 1) * 4 + 1,
-        sample_height=args.height,
-        sample_width=args.width,
-        max_text_seq_length=args.text_length,
-        use_rotary_positional_embeddings=True,
-    )
+from _configs import scaled_5b_transformer_config
 
 
 def build_models(config: dict, device: str):
@@ -95,7 +78,7 @@ def rss_bytes() -> int:
 
 def child_peak_memory(which: str, args: argparse.Namespace) -> None:
     """Runs in a child process: one forward of one model; prints the peak-RSS growth in bytes as JSON."""
-    config = build_config(args)
+    config = scaled_5b_transformer_config(args)
     ours, reference = build_models(config, "cpu")
     model = ours if which == "ours" else reference
     del ours, reference
@@ -148,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         child_peak_memory(args.child_memory, args)
         return 0
 
-    config = build_config(args)
+    config = scaled_5b_transformer_config(args)
     ours, reference = build_models(config, args.device)
     inputs = make_inputs(config, args, args.device)
     tokens = args.frames * (args.height // 2) * (args.width // 2)

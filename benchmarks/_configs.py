@@ -1,0 +1,23 @@
+"""Benchmark model shapes shared by the scripts, so the same flags mean the same model everywhere."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def scaled_5b_transformer_config(args: argparse.Namespace) -> dict:
+    """A CogVideoX-5b-shaped transformer (RoPE, expert AdaLN, qk-norm) scaled down by the command-line flags."""
+    return dict(
+        num_attention_heads=args.heads,
+        attention_head_dim=args.head_dim,
+        in_channels=16,
+        out_channels=16,
+        time_embed_dim=512,
+        text_embed_dim=args.text_dim,
+        num_layers=args.layers,
+        sample_frames=(args.frames - 1) * 4 + 1,
+        sample_height=args.height,
+        sample_width=args.width,
+        max_text_seq_length=args.text_length,
+        use_rotary_positional_embeddings=True,
+    )
