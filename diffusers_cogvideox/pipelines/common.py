@@ -383,6 +383,12 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         """``(num_frames, height, width)`` used when a call leaves them out."""
         return default_video_shape(self.transformer.config, self.vae_scale_factor_spatial)
 
+    def fill_defaults(self, num_frames, height, width, max_sequence_length) -> tuple[int, int, int, int]:
+        """The call's ``num_frames, height, width, max_sequence_length`` with the variant's defaults for ``None``."""
+        defaults = self.default_video_shape()
+        num_frames, height, width = (d if v is None else v for v, d in zip((num_frames, height, width), defaults))
+        return num_frames, height, width, max_sequence_length or self.transformer.config.max_text_seq_length
+
     def fuse_qkv_projections(self) -> None:
         self.transformer.fuse_qkv_projections()
 

@@ -80,11 +80,9 @@ class CogVideoXPipeline(CogVideoXBasePipeline):
             callback_on_step_end_tensor_inputs: which tensors the callback gets.
             max_sequence_length: T5 tokens; default the transformer's ``max_text_seq_length`` (226).
         """
-        default_frames, default_height, default_width = self.default_video_shape()
-        num_frames = default_frames if num_frames is None else num_frames
-        height = default_height if height is None else height
-        width = default_width if width is None else width
-        max_sequence_length = max_sequence_length or self.transformer.config.max_text_seq_length
+        num_frames, height, width, max_sequence_length = self.fill_defaults(
+            num_frames, height, width, max_sequence_length
+        )
         tensor_inputs = self.callback_tensor_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
 
         # 1. Check inputs

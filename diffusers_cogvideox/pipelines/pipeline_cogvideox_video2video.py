@@ -19,6 +19,13 @@ def strength_timesteps(timesteps: torch.Tensor, strength: float, order: int = 1)
     return timesteps[t_start * order :], t_start
 
 
+def check_strength(strength: float, num_steps: int) -> None:
+    if not 0 < strength <= 1 or int(num_steps * strength) < 1:
+        raise ValueError(
+            f"strength must be in (0, 1] and leave at least one of the {num_steps} steps to run; got {strength}"
+        )
+
+
 class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
     r"""Video-to-video generation with CogVideoX: the input video's latents are noised to ``strength`` and denoised
     under the prompt.
@@ -86,10 +93,7 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
             strength: how far to noise the input, in (0, 1]; 1 ignores it entirely.
             The other arguments are those of ``CogVideoXPipeline.__call__``.
         """
-        _, default_height, default_width = self.default_video_shape()
-        height = default_height if height is None else height
-        width = default_width if width is None else width
-        max_sequence_length = max_sequence_length or self.transformer.config.max_text_seq_length
+        _, height, width, max_sequence_length = self.fill_defaults(None, height, width, max_sequence_length)
         tensor_inputs = self.callback_tensor_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
 
         # 1. Check inputs
@@ -99,11 +103,7 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
         )  # fmt: skip
         num_frames = check_video(video, batch_size)
         self.check_video_shape(num_frames, height, width, what="the input video's frame count")
-        steps_asked = len(timesteps) if timesteps is not None else num_inference_steps
-        if not 0 < strength <= 1 or int(steps_asked * strength) < 1:
-            raise ValueError(
-                f"strength must be in (0, 1] and leave at least one of the {steps_asked} steps to run; got {strength}"
-            )
+        check_strength(strength, len(timesteps) if timesteps is not None else num_inference_steps)
         self.start_call(guidance_scale, attention_kwargs)
         device = self._execution_device
         num_videos = batch_size * num_videos_per_prompt
