@@ -15,12 +15,16 @@ Variants (all: LoRA rank 64 on the attention projections, AdamW, gradient checkp
 * ``copy+separate``: the research-script reference handling with the same LoRA policy - a frozen second full copy of
   the denoiser as reference, and separate forwards for chosen and rejected (policy w, policy l, reference w,
   reference l).
-* ``official``: SalesforceAIResearch/DiffusionDPO's setup - full fine-tuning (AdamW on every weight) with a frozen
-  copy as reference and separate forwards. Shown for scale; it also changes what is trained.
+* ``official``: SalesforceAIResearch/DiffusionDPO's ``train.py`` setup - full fine-tuning (AdamW on every weight) with
+  a frozen copy as reference; chosen and rejected go through each network as one batch of 2B, as there. Shown for
+  scale; it also changes what is trained.
 
 Peak memory: each variant is built in a fresh child process and runs two steps; on CUDA the peak of
-``torch.cuda.max_memory_allocated`` over what was allocated before the model was built, on CPU the growth of the
-process's peak resident set size (``ru_maxrss``; coarse, allocator caching included, but the same for all).
+``torch.cuda.max_memory_allocated`` over what was allocated before the model was built; on CPU the same quantity, the
+peak of the bytes held by live tensors created from the model's construction on (``_tensor_memory.py``), and, for
+reference, the growth of the process's peak resident set size (``ru_maxrss``: allocator caching and fragmentation
+included). Before that, each child runs two steps of the same variant on a one-layer model, so that one-off costs
+(lazy imports, Trainer and PEFT set-up, the first backward's workspaces) stay out of the RSS figure.
 Throughput: pairs per second, median over ``--steps`` steps after a warm-up, with all variants in one process and
 their steps interleaved so that machine noise hits all alike; on CPU the clock is the process's CPU time (all
 threads), so that waiting for a shared core does not count.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import resource
 import statistics
@@ -40,6 +45,7 @@ import time
 
 import torch
 from _configs import scaled_5b_transformer_config
+from _tensor_memory import TensorMemoryPeak
 
 VARIANTS = ("ours", "copy+separate", "official")
 
@@ -102,16 +108,29 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict):
             chosen, rejected = batch["latents"].chunk(2)
             noise = torch.randn(chosen.shape, device=device)
             t = sample_timesteps_uniform(chosen.shape[0], device=device)
-            cond = {"prompt_embeds": batch["prompt_embeds"].to(dtype)}
+            embeds = batch["prompt_embeds"].to(dtype)
+            if variant == "official":  # train.py: [w; l] as one batch of 2B through the policy and the copy
+                noisy, target = noisy_and_target(
+                    "v_prediction", batch["latents"], noise.repeat(2, 1, 1, 1, 1), t.repeat(2), abar
+                )
+                cond = {"prompt_embeds": torch.cat([embeds, embeds])}
+                with torch.no_grad():
+                    ref_w, ref_l = per_sample_mse(
+                        denoise(reference, "cogvideox", noisy.to(dtype), t.repeat(2), cond, rope), target
+                    ).chunk(2)
+                model_w, model_l = per_sample_mse(
+                    denoise(model, "cogvideox", noisy.to(dtype), t.repeat(2), cond, rope), target
+                ).chunk(2)
+                return diffusion_dpo_loss(model_w, model_l, ref_w, ref_l, 500.0).loss
             errs = {}
             for name, x0 in (("w", chosen), ("l", rejected)):  # separate forwards for chosen and rejected
                 noisy, target = noisy_and_target("v_prediction", x0, noise, t, abar)
                 with torch.no_grad():
                     errs[f"ref_{name}"] = per_sample_mse(
-                        denoise(reference, "cogvideox", noisy.to(dtype), t, cond, rope), target
+                        denoise(reference, "cogvideox", noisy.to(dtype), t, {"prompt_embeds": embeds}, rope), target
                     )
                 errs[f"model_{name}"] = per_sample_mse(
-                    denoise(model, "cogvideox", noisy.to(dtype), t, cond, rope), target
+                    denoise(model, "cogvideox", noisy.to(dtype), t, {"prompt_embeds": embeds}, rope), target
                 )
             return diffusion_dpo_loss(errs["model_w"], errs["model_l"], errs["ref_w"], errs["ref_l"], 500.0).loss
 
@@ -130,25 +149,30 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict):
 
 def measure_memory(variant: str, args: argparse.Namespace) -> dict:
     """Peak memory growth (bytes) over building the variant and two steps; meant for a fresh process."""
-    from diffusers_cogvideox.models.transformer_cogvideox import CogVideoXTransformer3DModel
-    from diffusers_cogvideox.tiny import TINY_TRANSFORMER_CONFIGS
-    from trl_vision_reward.mpo_config import MPOConfig
-    from trl_vision_reward.mpo_trainer import MPOTrainer
-
-    # Lazy imports and one-off set-up (Trainer, Accelerator, PEFT) are not the step's memory: pay them first, for
-    # every variant alike, on a tiny model.
-    cfg = MPOConfig(output_dir=tempfile.mkdtemp(prefix="bench_mpo_"), report_to=[], use_cpu=args.device == "cpu")
-    MPOTrainer(model=CogVideoXTransformer3DModel(**TINY_TRANSFORMER_CONFIGS["2b"]), args=cfg)
+    # Lazy imports and one-off set-up (Trainer, Accelerator, PEFT, autograd and kernel workspaces) are not the step's
+    # memory: pay them first, for every variant alike, with two steps of the same variant on a one-layer model.
+    warm = argparse.Namespace(**{**vars(args), "layers": 1, "heads": 2, "head_dim": 16, "text_dim": 32, "pairs": 1})
+    step, _ = build_variant(variant, warm, make_batch(warm, args.device))
+    step()
+    step()
+    del step
+    gc.collect()
 
     batch = make_batch(args, args.device)
     if args.device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    start = torch.cuda.memory_allocated() if args.device == "cuda" else _memory_now("cpu")
-    step, trainable = build_variant(variant, args, batch)
-    step()
-    step()
-    return {"peak_bytes": _memory_now(args.device) - start, "trainable": trainable}
+        start = torch.cuda.memory_allocated()
+        step, trainable = build_variant(variant, args, batch)
+        step()
+        step()
+        return {"peak_bytes": torch.cuda.max_memory_allocated() - start, "rss_bytes": None, "trainable": trainable}
+    start = _memory_now("cpu")
+    with TensorMemoryPeak() as tensors:
+        step, trainable = build_variant(variant, args, batch)
+        step()
+        step()
+    return {"peak_bytes": tensors.peak, "rss_bytes": _memory_now("cpu") - start, "trainable": trainable}
 
 
 def measure_speed(variants: list[str], args: argparse.Namespace) -> dict[str, float]:
@@ -205,14 +229,24 @@ def main(argv: list[str] | None = None) -> int:
         f"\nOne MPO step, {args.pairs} pairs, CogVideoX-shaped transformer: {params_m['num_layers']} layers, "
         f"{args.heads}x{args.head_dim} heads, latents {args.frames}x16x{args.height}x{args.width}, {args.dtype}, {args.device}"
     )
-    print(f"{'variant':<15} {'trainable':>12} {'pairs/s':>9} {'peak MiB':>10} {'mem ratio':>10} {'speed ratio':>12}")
+    print(
+        f"{'variant':<15} {'trainable':>12} {'pairs/s':>9} {'peak MiB':>10} {'mem ratio':>10} {'speed ratio':>12} "
+        f"{'RSS MiB':>9} {'RSS ratio':>10}"
+    )
     for variant, r in results.items():
-        mem = f"{ours['peak_bytes'] / r['peak_bytes']:.2f}x" if ours and variant != "ours" else "-"
-        speed = f"{ours['pairs_per_s'] / r['pairs_per_s']:.2f}x" if ours and variant != "ours" else "-"
+        other = ours and variant != "ours"
+        mem = f"{ours['peak_bytes'] / r['peak_bytes']:.2f}x" if other else "-"
+        speed = f"{ours['pairs_per_s'] / r['pairs_per_s']:.2f}x" if other else "-"
+        rss = f"{r['rss_bytes'] / 2**20:>9.1f}" if r["rss_bytes"] is not None else f"{'-':>9}"
+        rss_ratio = f"{ours['rss_bytes'] / r['rss_bytes']:.2f}x" if other and r["rss_bytes"] else "-"
         print(
-            f"{variant:<15} {r['trainable']:>12,} {r['pairs_per_s']:>9.3f} {r['peak_bytes'] / 2**20:>10.1f} {mem:>10} {speed:>12}"
+            f"{variant:<15} {r['trainable']:>12,} {r['pairs_per_s']:>9.3f} {r['peak_bytes'] / 2**20:>10.1f} {mem:>10} "
+            f"{speed:>12} {rss} {rss_ratio:>10}"
         )
-    print("mem ratio = ours / variant (goal <= 0.6x); speed ratio = ours / variant throughput (goal >= 1.3x)")
+    print(
+        "peak MiB = peak of allocated tensor bytes (CUDA: max_memory_allocated); mem ratio = ours / variant "
+        "(goal <= 0.6x); speed ratio = ours / variant throughput (goal >= 1.3x); RSS = process resident-set growth"
+    )
     return 0
 
 

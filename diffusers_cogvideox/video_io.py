@@ -76,4 +76,3 @@ def video_fps(path: str | os.PathLike) -> float:
 
     with imageio.get_reader(os.fspath(path), format="FFMPEG") as reader:
         return float(reader.get_meta_data().get("fps", 8.0))
-

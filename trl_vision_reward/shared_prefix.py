@@ -7,8 +7,9 @@ broadcast inside the attention product instead (no copy), registered through tra
 
     softmax([q K_prefix^T, q K_suffix^T + causal] * scale) @ [V_prefix; V_suffix]
 
-computed as two products that share one max and one normaliser, with every question's rows against the single prefix
-copy in one batched matrix product.
+with every question's rows against the single prefix copy in one batched product. On CPU both parts run in PyTorch's
+fused attention kernel and are merged through their log-sum-exps (no score matrix is materialised); elsewhere the
+scores are materialised and share one max and one normaliser.
 
 The suffix rows are right-padded; causal attention keeps padding invisible to every real token, so no mask is needed.
 Used for backbones whose attention layers dispatch through ``AttentionInterface`` (the transformers models, e.g. the
@@ -50,11 +51,65 @@ def shared_prefix_attention(
     if kwargs.get("sliding_window") or kwargs.get("softcap") or kwargs.get("s_aux") is not None:
         raise NotImplementedError(f"{ATTENTION_NAME} does not implement sliding windows, soft-capping or sinks")
     pk, pv = prefix[module.layer_idx]
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    if dropout and module.training:
+        out = _explicit_softmax(query, key, value, pk, pv, scale, dropout)
+    elif _fused_kernel_available(query):
+        out = _fused_parts(query, key, value, pk, pv, scale)
+    else:
+        out = _explicit_softmax(query, key, value, pk, pv, scale, 0.0)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _fused_kernel_available(query: torch.Tensor) -> bool:
+    return query.device.type == "cpu" and hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu")
+
+
+def _attend_with_lse(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused attention that also returns each row's log-sum-exp (the public SDPA does not), so two partial softmaxes
+    over disjoint key sets can be merged exactly."""
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)
+    return out, lse
+
+
+def _fused_parts(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pk: torch.Tensor, pv: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """Two fused kernels - every question row against the ONE prefix copy, each suffix causally against itself - merged
+    by their log-sum-exps: softmax over [prefix, suffix] = w_p * softmax_p + w_s * softmax_s, w = exp(lse_part - lse)."""
     b, h, s, d = query.shape
     hkv = key.shape[1]
     rep = h // hkv
-    scale = scaling if scaling is not None else d**-0.5
-    # group query heads by their key/value head (head = kv_head * rep + j, the repeat_kv layout), scale the small side
+    # group query heads by their key/value head (head = kv_head * rep + j, the repeat_kv layout): all rows of all
+    # questions become one long query sequence per kv head
+    rows = query.reshape(b, hkv, rep * s, d).transpose(0, 1).reshape(1, hkv, b * rep * s, d)
+    out_p, lse_p = _attend_with_lse(rows, pk, pv, scale, causal=False)
+    out_p = out_p.reshape(hkv, b, rep * s, d).transpose(0, 1).reshape(b, h, s, d)
+    lse_p = lse_p.reshape(hkv, b, rep * s).transpose(0, 1).reshape(b, h, s)
+    out_s, lse_s = _attend_with_lse(
+        query, key.repeat_interleave(rep, dim=1), value.repeat_interleave(rep, dim=1), scale, causal=True
+    )
+    lse = torch.logaddexp(lse_p, lse_s)
+    w_p = torch.exp(lse_p - lse).unsqueeze(-1)
+    w_s = torch.exp(lse_s - lse).unsqueeze(-1)
+    return (out_p.float() * w_p + out_s.float() * w_s).to(query.dtype)
+
+
+def _explicit_softmax(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    pk: torch.Tensor,
+    pv: torch.Tensor,
+    scale: float,
+    dropout: float,
+) -> torch.Tensor:
+    """Any device: the scores are materialised, with one shared max and normaliser over the two key sets."""
+    b, h, s, d = query.shape
+    hkv = key.shape[1]
+    rep = h // hkv
     q = (query * scale).reshape(b, hkv, rep * s, d)
     # prefix part: all rows of all questions against the ONE prefix copy, as a single (Hkv, B*rep*S, P) product
     q_rows = q.transpose(0, 1).reshape(hkv, b * rep * s, d)
@@ -67,13 +122,12 @@ def shared_prefix_attention(
     exp_prefix = torch.exp(scores_prefix - top)
     exp_suffix = torch.exp(scores_suffix - top)
     norm = exp_prefix.sum(-1, keepdim=True) + exp_suffix.sum(-1, keepdim=True)
-    if dropout and module.training:
+    if dropout:
         exp_prefix = torch.nn.functional.dropout(exp_prefix, p=dropout)
         exp_suffix = torch.nn.functional.dropout(exp_suffix, p=dropout)
     out_prefix = torch.bmm(exp_prefix.transpose(0, 1).reshape(hkv, b * rep * s, -1), pv[0])
     out = out_prefix.view(hkv, b, rep * s, d).transpose(0, 1) + torch.matmul(exp_suffix, value)
-    out = out / norm  # (B, Hkv, rep*S, d)
-    return out.reshape(b, h, s, d).transpose(1, 2).contiguous(), None
+    return (out / norm).reshape(b, h, s, d)
 
 
 AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)

@@ -46,6 +46,8 @@ def _corpus() -> list[str]:
     texts += [
         "Question: Short answer: yes no Yes No yes. no. answer yes answer no",
         "user assistant system You are a helpful assistant.",
+        "Answer yes or no. Answer yes or no.",
+        "assistant\nuser\nassistant\n",
         "a panda playing a guitar in a bamboo forest, cinematic lighting. a cat on a red sofa at sunset.",
         "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,;:!?'\"-()[]",
     ]
@@ -178,14 +180,16 @@ def tiny_qwen2_vl(
     dtype: torch.dtype = torch.float32,
     image_size: int = 56,
     max_image_size: int = 112,
+    vocab_size: int = 512,
     **config_kwargs: Any,
 ):
     """``(model, processor)``: a random ``Qwen2VLForConditionalGeneration`` and a :class:`VisionRewardProcessor` for
     it (tokenizer + image processor + prompt template), built offline. ``config_kwargs`` go to
-    :func:`tiny_qwen2_vl_config` (pass larger sizes for benchmarks)."""
+    :func:`tiny_qwen2_vl_config` (pass larger sizes for benchmarks); a larger ``vocab_size`` (up to the ~900 merges
+    the corpus allows) tokenizes the checklist about as coarsely as a real LLM tokenizer does."""
     from transformers import Qwen2VLForConditionalGeneration
 
-    processor = tiny_qwen2_vl_processor(image_size=image_size, max_image_size=max_image_size)
+    processor = tiny_qwen2_vl_processor(vocab_size=vocab_size, image_size=image_size, max_image_size=max_image_size)
     config = tiny_qwen2_vl_config(processor.tokenizer, **config_kwargs)
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config).to(dtype).eval()

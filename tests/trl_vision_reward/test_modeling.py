@@ -97,3 +97,15 @@ def test_any_image_text_to_text_backbone_is_built_from_its_config():
     assert type(model.backbone) is type(AutoModelForImageTextToText.from_config(backbone.config))
     with pytest.raises(ValueError, match="backbone_config is required"):
         VisionRewardModel(VisionRewardConfig())
+
+
+def test_a_larger_tiny_vocabulary_tokenizes_the_checklist_word_by_word():
+    from trl_vision_reward.checklist import Checklist
+
+    backbone, processor = tiny_qwen2_vl(vocab_size=4096)
+    assert backbone.config.text_config.vocab_size == len(processor.tokenizer) > 512
+    questions = Checklist.load("video", select=False).format_all("a panda playing a guitar in a bamboo forest")
+    words = sum(len(q.split()) for q in questions)
+    tokens = sum(len(ids) for ids in processor.question_token_ids(questions))
+    # each question: its words (plus punctuation), "Answer yes or no." and the 5 chat-template closing tokens
+    assert tokens < words + 12 * len(questions)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from trl_vision_reward import shared_prefix as sp
 from trl_vision_reward.shared_prefix import _PREFIX_KV, shared_prefix_attention
 
 
@@ -10,8 +11,13 @@ class _Module(torch.nn.Module):
     layer_idx = 0
 
 
+@pytest.mark.parametrize("kernel", ["fused", "explicit"])
 @pytest.mark.parametrize("heads, kv_heads", [(4, 4), (6, 2)])
-def test_matches_sdpa_over_repeated_prefix(heads, kv_heads):
+def test_matches_sdpa_over_repeated_prefix(heads, kv_heads, kernel, monkeypatch):
+    if kernel == "fused":
+        assert sp._fused_kernel_available(torch.zeros(1))  # the CPU build has the log-sum-exp kernel
+    else:
+        monkeypatch.setattr(sp, "_fused_kernel_available", lambda query: False)
     g = torch.Generator().manual_seed(0)
     b, p, s, d = 3, 11, 5, 8
     q = torch.randn(b, heads, s, d, generator=g)
@@ -30,7 +36,7 @@ def test_matches_sdpa_over_repeated_prefix(heads, kv_heads):
     mask = torch.ones(s, p + s, dtype=torch.bool).tril(diagonal=p)  # query i sees the prefix and suffix 0..i
     ref = torch.nn.functional.scaled_dot_product_attention(q, full_k, full_v, attn_mask=mask).transpose(1, 2)
     assert out.shape == (b, s, heads, d)
-    assert torch.allclose(out, ref, atol=1e-6)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
 
 
 def test_refuses_to_run_outside_the_context():
