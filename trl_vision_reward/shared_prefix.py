@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -62,7 +63,23 @@ def shared_prefix_attention(
 
 
 def _fused_kernel_available(query: torch.Tensor) -> bool:
-    return query.device.type == "cpu" and hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu")
+    return query.device.type == "cpu" and _cpu_kernel_returns_lse()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_kernel_returns_lse() -> bool:
+    """The log-sum-exp comes from a private ATen op: check once, on a tiny input, that it exists and returns what
+    this module expects, and fall back to the explicit path on any other PyTorch build."""
+    try:
+        g = torch.Generator().manual_seed(0)
+        q, k, v = (torch.randn(1, 1, 3, 4, generator=g) for _ in range(3))
+        out, lse = _attend_with_lse(q, k, v, 0.5, causal=False)
+        scores = (q @ k.transpose(-1, -2)) * 0.5
+        return torch.allclose(lse, scores.logsumexp(-1), atol=1e-5) and torch.allclose(
+            out, scores.softmax(-1) @ v, atol=1e-5
+        )
+    except Exception:
+        return False
 
 
 def _attend_with_lse(

@@ -43,3 +43,15 @@ def test_refuses_to_run_outside_the_context():
     x = torch.zeros(1, 2, 3, 4)
     with pytest.raises(RuntimeError, match="runs only inside shared_prefix"):
         shared_prefix_attention(_Module(), x, x, x, None)
+
+
+def test_a_torch_build_without_the_log_sum_exp_kernel_falls_back_to_the_explicit_path(monkeypatch):
+    def missing(*args, **kwargs):
+        raise AttributeError("no such op")
+
+    monkeypatch.setattr(sp, "_attend_with_lse", missing)
+    sp._cpu_kernel_returns_lse.cache_clear()
+    try:
+        assert not sp._fused_kernel_available(torch.zeros(1))
+    finally:
+        sp._cpu_kernel_returns_lse.cache_clear()
