@@ -5,14 +5,17 @@ repeated once per question (the fallback for backbones with their own attention 
 
     python benchmarks/bench_scoring.py                    # CogVLM2-like prefix lengths (the goal's setting), CPU
     python benchmarks/bench_scoring.py --preset small     # short prefixes: 400 / 576 visual tokens
+    python benchmarks/bench_scoring.py --backbone cogvlm2 # the official models' architecture, random and narrow
     python benchmarks/bench_scoring.py --device cuda --hidden 2048 --layers 16
 
 One image and one video, each against ALL questions of the full official checklist (image: alignment + 59 = 60;
 video: 64), on the same random backbone built from the same seed. The backbone is a Qwen2-VL with random weights, sized
 by the flags (defaults: text 512-d x 4 layers, vision 256-d x 2 blocks). Its byte-level BPE tokenizer is trained on the
 checklists with enough merges (``--vocab 4096``, 886 tokens) to split the questions about as a real LLM tokenizer does,
-word by word: 17-19 tokens per question with the chat template's closing tokens (``--vocab 512`` gives 26-29). The
-visual prefix is set by the media size:
+word by word: 17-19 tokens per question with the chat template's closing tokens (``--vocab 512`` gives 26-29).
+``--backbone cogvlm2`` runs the architecture of the official VisionReward models instead (this package's CogVLM2 /
+CogVLM2-Video: an EVA vision tower, a Llama-3 decoder with vision experts, the official prompt layouts; 13 tokens per
+question), at the same widths. The visual prefix is set by the media size:
 
 - ``--preset cogvlm2`` (default): the prefix lengths of the official VisionReward models. An image of 1344 x 1344 px
   gives 48 x 48 = 2304 visual tokens (CogVLM2: 1344 px, 2304 + 2 slots); a video of 24 frames of 224 x 224 px gives
@@ -57,25 +60,60 @@ def build_scorer(args: argparse.Namespace, modality: str):
     from trl_vision_reward.checklist import Checklist
     from trl_vision_reward.modeling_vision_reward import VisionRewardModel
     from trl_vision_reward.scoring import VisionRewardScorer
-    from trl_vision_reward.tiny import tiny_qwen2_vl
 
     size = args.image_size if modality == "image" else args.frame_size
-    backbone, processor = tiny_qwen2_vl(
-        seed=0,
-        image_size=size,
-        max_image_size=size,
-        hidden_size=args.hidden,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.heads,
-        num_key_value_heads=args.kv_heads,
-        intermediate_size=args.hidden * 8 // 3,
-        vision_depth=args.vision_depth,
-        vision_embed_dim=args.vision_dim,
-        vision_num_heads=4,
-        vocab_size=args.vocab,
-    )
+    if args.backbone == "cogvlm2":
+        backbone, processor = build_cogvlm2(args, modality, size)
+    else:
+        from trl_vision_reward.tiny import tiny_qwen2_vl
+
+        backbone, processor = tiny_qwen2_vl(
+            seed=0,
+            image_size=size,
+            max_image_size=size,
+            hidden_size=args.hidden,
+            num_hidden_layers=args.layers,
+            num_attention_heads=args.heads,
+            num_key_value_heads=args.kv_heads,
+            intermediate_size=args.hidden * 8 // 3,
+            vision_depth=args.vision_depth,
+            vision_embed_dim=args.vision_dim,
+            vision_num_heads=4,
+            vocab_size=args.vocab,
+        )
     model = VisionRewardModel.from_backbone(backbone, Checklist.load(modality, select=False)).to(args.device).eval()
     return VisionRewardScorer(model, processor)
+
+
+def build_cogvlm2(args: argparse.Namespace, modality: str, size: int):
+    """A random CogVLM2 (image) or CogVLM2-Video with the official layouts and VisionReward templates, sized by flags."""
+    from trl_vision_reward.cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor
+    from trl_vision_reward.cogvlm2.templates import vision_reward_processor
+    from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_model, tiny_cogvlm2_tokenizer
+
+    video = modality == "video"
+    tokenizer = tiny_cogvlm2_tokenizer(args.vocab)
+    vision = dict(
+        hidden_size=args.vision_dim,
+        intermediate_size=args.vision_dim * 4,
+        num_hidden_layers=args.vision_depth,
+        num_heads=4,
+        image_size=size,
+        patch_size=14,
+    )
+    backbone = tiny_cogvlm2_model(
+        video=video,
+        vision_config=vision,
+        vocab_size=len(tokenizer),
+        hidden_size=args.hidden,
+        intermediate_size=args.hidden * 8 // 3,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_multi_query_heads=args.kv_heads,
+        max_position_embeddings=8192,
+    )
+    image_processor = CogVLM2ImageProcessor(image_size=size, patch_size=14, is_video=video)
+    return backbone, vision_reward_processor(CogVLM2Processor(image_processor, tokenizer))
 
 
 def media(args: argparse.Namespace, modality: str):
@@ -118,7 +156,8 @@ class PeakRSS:
 
 def vision_share(scorer, images) -> float:
     """Vision-tower time / language-model time of one prefix pass (best of two)."""
-    visual = scorer.backbone.model.visual
+    inner = scorer.backbone.model
+    visual = inner.visual if hasattr(inner, "visual") else inner.vision
     marks: list[float] = []
     hooks = [
         visual.register_forward_pre_hook(lambda *a: marks.append(time.perf_counter())),
@@ -178,6 +217,9 @@ def run_one(args: argparse.Namespace, modality: str, method: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--backbone", choices=["qwen2-vl", "cogvlm2"], default="qwen2-vl", help="random backbone family (see above)"
+    )
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=8)
@@ -217,7 +259,7 @@ def main() -> None:
         rows.append((modality, b, r, o, agree))
 
     print(
-        f"backbone: random Qwen2-VL, text {args.hidden}-d x {args.layers} layers ({args.heads} heads, {args.kv_heads} kv), "
+        f"backbone: random {args.backbone}, text {args.hidden}-d x {args.layers} layers ({args.heads} heads, {args.kv_heads} kv), "
         f"vision {args.vision_dim}-d x {args.vision_depth} blocks, BPE vocab <= {args.vocab}; device {args.device}; "
         "torch threads "
         f"{torch.get_num_threads()}"

@@ -179,16 +179,26 @@ def supports_shared_prefix(backbone: torch.nn.Module, cache: Any) -> bool:
     )
 
 
+def _decoder_attention(config: Any) -> dict[str, str]:
+    """The attention implementation of the language model only - the top config and, for composite models, its
+    ``text_config`` - keyed as ``set_attn_implementation`` takes them; the vision tower (which does not run in the
+    suffix pass) keeps its own."""
+    keys = {"": config}
+    if "text_config" in getattr(config, "sub_configs", {}) and getattr(config, "text_config", None) is not None:
+        keys["text_config"] = config.text_config
+    return {key: sub._attn_implementation for key, sub in keys.items()}
+
+
 @contextlib.contextmanager
 def shared_prefix(backbone: torch.nn.Module, prefix_cache: Any) -> Iterator[Any]:
     """Within this block the backbone attends through :func:`shared_prefix_attention`; yields the cache to pass to the
     suffix forward. The backbone's own attention implementation is restored afterwards."""
-    previous = backbone.config._attn_implementation
+    previous = _decoder_attention(backbone.config)
     kv = {i: (layer.keys, layer.values) for i, layer in enumerate(prefix_cache.layers)}
     cache = copy.copy(prefix_cache)
     cache.layers = [_suffix_only(layer) for layer in prefix_cache.layers]
     token = _PREFIX_KV.set(kv)
-    backbone.set_attn_implementation(ATTENTION_NAME)
+    backbone.set_attn_implementation({key: ATTENTION_NAME for key in previous})
     try:
         yield cache
     finally:

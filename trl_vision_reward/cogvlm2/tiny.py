@@ -27,30 +27,37 @@ _CORPUS = [
 _SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>"]
 
 
-@lru_cache(maxsize=1)
-def _tokenizer_json() -> str:
+@lru_cache(maxsize=2)
+def _tokenizer_json(vocab_size: int = 320) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    corpus = _CORPUS * 4
+    if vocab_size > 320:  # more merges: learn the checklists' words too, so questions split word by word
+        from ..checklist import Checklist
+
+        corpus += [*Checklist.load("image", select=False).texts, *Checklist.load("video", select=False).texts] * 4
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=320,
+        vocab_size=vocab_size,
         special_tokens=_SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
     return tokenizer.to_str()
 
 
-def tiny_cogvlm2_tokenizer():
-    """Deterministic byte-level BPE tokenizer; bos=0, eos=1, pad=2."""
+def tiny_cogvlm2_tokenizer(vocab_size: int = 320):
+    """Deterministic byte-level BPE tokenizer; bos=0, eos=1, pad=2. A ``vocab_size`` above 320 also trains on the
+    VisionReward checklists (benchmarks: questions tokenized about as coarsely as by Llama-3's tokenizer)."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_tokenizer_json()),
+        tokenizer_object=Tokenizer.from_str(_tokenizer_json(vocab_size)),
         bos_token=_SPECIAL_TOKENS[0],
         eos_token=_SPECIAL_TOKENS[1],
         pad_token=_SPECIAL_TOKENS[2],

@@ -84,3 +84,23 @@ def test_yes_and_no_are_the_bare_words():
     tokenizer = processor.tokenizer
     assert tokenizer.decode([yes]) == "yes" and tokenizer.decode([no]) == "no"
     assert np.unique([yes, no]).size == 2
+
+
+def test_batched_scoring_switches_only_the_language_model_attention():
+    scorer = scorer_for(False)
+    vision_before = scorer.backbone.config.vision_config._attn_implementation
+    text_before = scorer.backbone.config._attn_implementation
+    images = scorer.processor.load_media(random_image(), "image")
+    scorer.answer_batched(images, scorer.checklist.format_all("a panda playing a guitar")[:2])
+    # the vision tower never runs in the suffix pass: its setting is neither switched nor overwritten on restore
+    assert scorer.backbone.config.vision_config._attn_implementation == vision_before
+    assert scorer.backbone.config._attn_implementation == text_before
+
+
+def test_a_larger_tiny_vocabulary_splits_questions_word_by_word():
+    from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_tokenizer
+
+    question = Checklist.load("image", select=False).texts[5]
+    small, large = tiny_cogvlm2_tokenizer(), tiny_cogvlm2_tokenizer(4096)
+    assert [large.bos_token_id, large.eos_token_id, large.pad_token_id] == [0, 1, 2]  # the roles stay where they were
+    assert len(large(question)["input_ids"]) <= len(question.split()) + 2 < len(small(question)["input_ids"])
