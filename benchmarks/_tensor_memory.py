@@ -42,16 +42,13 @@ class TensorMemoryPeak(TorchDispatchMode):
             return
         with self._lock:
             known = self._sizes.get(key)
-            if known is not None:
-                if size > known:  # resized in place
-                    self.current += size - known
-                    self._sizes[key] = size
-                    self.peak = max(self.peak, self.current)
+            if known is not None and size <= known:
                 return
-            self._sizes[key] = size
-            self.current += size
+            self._sizes[key] = size  # new, or resized in place
+            self.current += size - (known or 0)
             self.peak = max(self.peak, self.current)
-        weakref.finalize(storage, self._release, key)
+        if known is None:
+            weakref.finalize(storage, self._release, key)
 
     def _release(self, key: int) -> None:
         with self._lock:

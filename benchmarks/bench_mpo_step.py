@@ -33,6 +33,7 @@ threads), so that waiting for a shared core does not count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import gc
 import json
@@ -104,35 +105,32 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict):
             add_lora(model, cfg)
         abar, rope = cogvideox_alphas_cumprod(), _RotaryCache()
 
+        def mse(net, noisy, target, t, embeds):
+            pred = denoise(net, "cogvideox", noisy.to(dtype), t, {"prompt_embeds": embeds}, rope)
+            return per_sample_mse(pred, target)
+
         def loss_fn():
             chosen, rejected = batch["latents"].chunk(2)
             noise = torch.randn(chosen.shape, device=device)
             t = sample_timesteps_uniform(chosen.shape[0], device=device)
             embeds = batch["prompt_embeds"].to(dtype)
             if variant == "official":  # train.py: [w; l] as one batch of 2B through the policy and the copy
+                t2, embeds2 = t.repeat(2), torch.cat([embeds, embeds])
                 noisy, target = noisy_and_target(
-                    "v_prediction", batch["latents"], noise.repeat(2, 1, 1, 1, 1), t.repeat(2), abar
+                    "v_prediction", batch["latents"], noise.repeat(2, 1, 1, 1, 1), t2, abar
                 )
-                cond = {"prompt_embeds": torch.cat([embeds, embeds])}
                 with torch.no_grad():
-                    ref_w, ref_l = per_sample_mse(
-                        denoise(reference, "cogvideox", noisy.to(dtype), t.repeat(2), cond, rope), target
-                    ).chunk(2)
-                model_w, model_l = per_sample_mse(
-                    denoise(model, "cogvideox", noisy.to(dtype), t.repeat(2), cond, rope), target
-                ).chunk(2)
-                return diffusion_dpo_loss(model_w, model_l, ref_w, ref_l, 500.0).loss
-            errs = {}
-            for name, x0 in (("w", chosen), ("l", rejected)):  # separate forwards for chosen and rejected
-                noisy, target = noisy_and_target("v_prediction", x0, noise, t, abar)
-                with torch.no_grad():
-                    errs[f"ref_{name}"] = per_sample_mse(
-                        denoise(reference, "cogvideox", noisy.to(dtype), t, {"prompt_embeds": embeds}, rope), target
-                    )
-                errs[f"model_{name}"] = per_sample_mse(
-                    denoise(model, "cogvideox", noisy.to(dtype), t, {"prompt_embeds": embeds}, rope), target
-                )
-            return diffusion_dpo_loss(errs["model_w"], errs["model_l"], errs["ref_w"], errs["ref_l"], 500.0).loss
+                    ref_w, ref_l = mse(reference, noisy, target, t2, embeds2).chunk(2)
+                model_w, model_l = mse(model, noisy, target, t2, embeds2).chunk(2)
+            else:  # separate forwards for chosen and rejected
+                errs = []
+                for x0 in (chosen, rejected):
+                    noisy, target = noisy_and_target("v_prediction", x0, noise, t, abar)
+                    with torch.no_grad():
+                        ref = mse(reference, noisy, target, t, embeds)
+                    errs.append((mse(model, noisy, target, t, embeds), ref))
+                (model_w, ref_w), (model_l, ref_l) = errs
+            return diffusion_dpo_loss(model_w, model_l, ref_w, ref_l, 500.0).loss
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
@@ -147,31 +145,32 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict):
     return step, sum(p.numel() for p in params)
 
 
+def _two_steps(variant: str, args: argparse.Namespace, batch: dict) -> int:
+    """Build the variant and run two steps (the second with the optimizer state in place); returns trainable count."""
+    step, trainable = build_variant(variant, args, batch)
+    step()
+    step()
+    return trainable
+
+
 def measure_memory(variant: str, args: argparse.Namespace) -> dict:
     """Peak memory growth (bytes) over building the variant and two steps; meant for a fresh process."""
     # Lazy imports and one-off set-up (Trainer, Accelerator, PEFT, autograd and kernel workspaces) are not the step's
     # memory: pay them first, for every variant alike, with two steps of the same variant on a one-layer model.
     warm = argparse.Namespace(**{**vars(args), "layers": 1, "heads": 2, "head_dim": 16, "text_dim": 32, "pairs": 1})
-    step, _ = build_variant(variant, warm, make_batch(warm, args.device))
-    step()
-    step()
-    del step
+    _two_steps(variant, warm, make_batch(warm, args.device))
     gc.collect()
 
     batch = make_batch(args, args.device)
-    if args.device == "cuda":
+    cuda = args.device == "cuda"
+    if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        start = torch.cuda.memory_allocated()
-        step, trainable = build_variant(variant, args, batch)
-        step()
-        step()
+    start = torch.cuda.memory_allocated() if cuda else _memory_now("cpu")
+    with contextlib.nullcontext() if cuda else TensorMemoryPeak() as tensors:
+        trainable = _two_steps(variant, args, batch)
+    if cuda:
         return {"peak_bytes": torch.cuda.max_memory_allocated() - start, "rss_bytes": None, "trainable": trainable}
-    start = _memory_now("cpu")
-    with TensorMemoryPeak() as tensors:
-        step, trainable = build_variant(variant, args, batch)
-        step()
-        step()
     return {"peak_bytes": tensors.peak, "rss_bytes": _memory_now("cpu") - start, "trainable": trainable}
 
 

@@ -87,8 +87,7 @@ def _attend_with_lse(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused attention that also returns each row's log-sum-exp (the public SDPA does not), so two partial softmaxes
     over disjoint key sets can be merged exactly."""
-    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)
-    return out, lse
+    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)
 
 
 def _fused_parts(

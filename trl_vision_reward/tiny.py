@@ -37,12 +37,33 @@ TINY_CHAT_TEMPLATE = (
 )
 
 
-def _corpus() -> list[str]:
+def checklist_texts() -> list[str]:
+    """Every question of the full image and video checklists: the words a tiny tokenizer should learn."""
     from .checklist import Checklist
 
-    texts = []
-    for modality in ("image", "video"):
-        texts += Checklist.load(modality, select=False).texts
+    return [text for modality in ("image", "video") for text in Checklist.load(modality, select=False).texts]
+
+
+def train_byte_level_bpe(corpus: list[str], vocab_size: int, special_tokens: list[str]):
+    """A byte-level BPE ``tokenizers.Tokenizer`` (GPT-2 / Llama-3 / Qwen2 style) trained on ``corpus`` in
+    milliseconds; deterministic for a given corpus."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return tokenizer
+
+
+def _corpus() -> list[str]:
+    texts = checklist_texts()
     texts += [
         "Question: Short answer: yes no Yes No yes. no. answer yes answer no",
         "user assistant system You are a helpful assistant.",
@@ -56,18 +77,7 @@ def _corpus() -> list[str]:
 
 @lru_cache(maxsize=2)
 def _tokenizer_json(vocab_size: int) -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok = train_byte_level_bpe(_corpus(), vocab_size, list(SPECIAL_TOKENS))
     for word in ("yes", "no", " yes", " no"):
         ids = tok.encode(word).ids
         if len(ids) != 1:

@@ -29,25 +29,12 @@ _SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_t
 
 @lru_cache(maxsize=2)
 def _tokenizer_json(vocab_size: int = 320) -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from ..tiny import checklist_texts, train_byte_level_bpe
 
     corpus = _CORPUS * 4
     if vocab_size > 320:  # more merges: learn the checklists' words too, so questions split word by word
-        from ..checklist import Checklist
-
-        corpus += [*Checklist.load("image", select=False).texts, *Checklist.load("video", select=False).texts] * 4
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=_SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(corpus, trainer=trainer)
-    return tokenizer.to_str()
+        corpus += checklist_texts() * 4
+    return train_byte_level_bpe(corpus, vocab_size, _SPECIAL_TOKENS).to_str()
 
 
 def tiny_cogvlm2_tokenizer(vocab_size: int = 320):
