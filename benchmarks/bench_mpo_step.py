@@ -72,15 +72,15 @@ def _memory_now(device: str) -> int:
 def build_variant(variant: str, args: argparse.Namespace, batch: dict):
     """The variant's model(s) and a ``step()`` doing forward, backward and an AdamW update; returns (step, trainable)."""
     from diffusers_cogvideox import CogVideoXTransformer3DModel
-    from trl_vision_reward.losses import (
+    from trl_vision_reward.mpo.losses import (
         cogvideox_alphas_cumprod,
         diffusion_dpo_loss,
         noisy_and_target,
         per_sample_mse,
         sample_timesteps_uniform,
     )
-    from trl_vision_reward.mpo_config import MPOConfig
-    from trl_vision_reward.mpo_trainer import MPOTrainer, _RotaryCache, add_lora, denoise
+    from trl_vision_reward.mpo.config import MPOConfig
+    from trl_vision_reward.mpo.trainer import MPOTrainer, _RotaryCache, add_lora, denoise
 
     device, dtype = args.device, getattr(torch, args.dtype)
     torch.manual_seed(0)

@@ -57,15 +57,15 @@ PRESETS = {
 
 
 def build_scorer(args: argparse.Namespace, modality: str):
-    from trl_vision_reward.checklist import Checklist
-    from trl_vision_reward.modeling_vision_reward import VisionRewardModel
-    from trl_vision_reward.scoring import VisionRewardScorer
+    from trl_vision_reward.reward.checklist import Checklist
+    from trl_vision_reward.reward.modeling_vision_reward import VisionRewardModel
+    from trl_vision_reward.reward.scoring import VisionRewardScorer
 
     size = args.image_size if modality == "image" else args.frame_size
     if args.backbone == "cogvlm2":
         backbone, processor = build_cogvlm2(args, modality, size)
     else:
-        from trl_vision_reward.tiny import tiny_qwen2_vl
+        from trl_vision_reward.reward.tiny import tiny_qwen2_vl
 
         backbone, processor = tiny_qwen2_vl(
             seed=0,
@@ -87,9 +87,9 @@ def build_scorer(args: argparse.Namespace, modality: str):
 
 def build_cogvlm2(args: argparse.Namespace, modality: str, size: int):
     """A random CogVLM2 (image) or CogVLM2-Video with the official layouts and VisionReward templates, sized by flags."""
-    from trl_vision_reward.cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor
-    from trl_vision_reward.cogvlm2.templates import vision_reward_processor
-    from trl_vision_reward.cogvlm2.tiny import tiny_cogvlm2_model, tiny_cogvlm2_tokenizer
+    from trl_vision_reward.reward.cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor
+    from trl_vision_reward.reward.cogvlm2.templates import vision_reward_processor
+    from trl_vision_reward.reward.cogvlm2.tiny import tiny_cogvlm2_model, tiny_cogvlm2_tokenizer
 
     video = modality == "video"
     tokenizer = tiny_cogvlm2_tokenizer(args.vocab)

@@ -109,11 +109,11 @@ class PipelineSampler:
 
 
 def load_vision_reward(model: str | None = None, modality: str = "video", *, device: str = "cpu", seed: int = 0):
-    """A ``trl_vision_reward.scoring.VisionRewardScorer`` from a folder / repo id, or the tiny random default."""
-    from trl_vision_reward.scoring import VisionRewardScorer
+    """A ``trl_vision_reward.reward.scoring.VisionRewardScorer`` from a folder / repo id, or the tiny random default."""
+    from trl_vision_reward.reward.scoring import VisionRewardScorer
 
     if is_tiny(model):
-        from trl_vision_reward.tiny import tiny_vision_reward
+        from trl_vision_reward.reward.tiny import tiny_vision_reward
 
         vr_model, processor = tiny_vision_reward(modality, seed=seed)
         return VisionRewardScorer(vr_model.eval().to(device), processor)
@@ -132,7 +132,7 @@ class VisionRewardSampleScorer:
     def __call__(self, paths: Sequence[Path], prompt: str) -> list[dict[str, Any]]:
         import torch
 
-        from trl_vision_reward import scoring_rule
+        from trl_vision_reward.reward import scoring_rule
 
         c = self.checklist
         out = []

@@ -1,6 +1,6 @@
 """Scored samples -> MPO preference-pair dataset (the MPO trainer's input), with admission statistics in its card.
 
-Pair mining itself is :func:`trl_vision_reward.pairs.mine_pairs` (one rule, one place); this module feeds it the
+Pair mining itself is :func:`trl_vision_reward.mpo.pairs.mine_pairs` (one rule, one place); this module feeds it the
 scored-samples records, turns its pairs into a ``datasets.Dataset`` and writes Parquet plus a card that states the
 rule, the threshold and what happened to every candidate pair.
 
@@ -79,13 +79,13 @@ def build_pairs(
 ):
     """Mine pairs from scored samples; returns ``(datasets.Dataset, MiningStats)``.
 
-    ``rule`` is a :class:`trl_vision_reward.pairs.PairRule` (default: the paper's MPO rule at dimension level,
+    ``rule`` is a :class:`trl_vision_reward.mpo.pairs.PairRule` (default: the paper's MPO rule at dimension level,
     total gap >= 0.6); ``scores`` picks official or soft scores (see :func:`with_scores`). ``chosen``/``rejected``
     are resolved against ``media_root`` (default: the scored folder).
     """
     from datasets import Dataset
 
-    from trl_vision_reward.pairs import PairRule, mine_pairs
+    from trl_vision_reward.mpo.pairs import PairRule, mine_pairs
 
     records, folder = load_scored(scored)
     records = with_scores(records, scores)

@@ -79,7 +79,7 @@ class QuickstartConfig:
 
     def resolved(self) -> QuickstartConfig:
         """Fill the ``None`` fields: tiny (fast, random) or full-size (paper-like) defaults."""
-        from trl_vision_reward.pairs import PAPER_THRESHOLDS
+        from trl_vision_reward.mpo.pairs import PAPER_THRESHOLDS
 
         tiny = self.tiny
         defaults = dict(
@@ -192,7 +192,7 @@ class Quickstart:
         return {"samples": len(records), "prompts": len(self.config.prompts), **score_summary(records)}
 
     def stage_pairs(self) -> dict[str, Any]:
-        from trl_vision_reward.pairs import PairRule
+        from trl_vision_reward.mpo.pairs import PairRule
 
         from .mpo_pairs import build_pairs, write_pairs
 
@@ -211,9 +211,9 @@ class Quickstart:
         return {**{k: v for k, v in stats.as_dict().items() if k != "rule"}, "rule": dict(stats.rule)}
 
     def stage_train_mpo(self) -> dict[str, Any]:
-        from trl_vision_reward.mpo_config import MPOConfig
-        from trl_vision_reward.mpo_data import precompute_latent_pairs, text_prompt_encoder
-        from trl_vision_reward.mpo_trainer import MPOTrainer
+        from trl_vision_reward.mpo.config import MPOConfig
+        from trl_vision_reward.mpo.data import precompute_latent_pairs, text_prompt_encoder
+        from trl_vision_reward.mpo.trainer import MPOTrainer
 
         c = self.config
         pipe = self.pipeline()

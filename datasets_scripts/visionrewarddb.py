@@ -81,7 +81,7 @@ def _media_field(record: Mapping[str, Any], modality: str) -> str | None:
 
 def _normalise_annotation(annotation: Mapping[str, Any], modality: str) -> dict[str, int | None]:
     """Validate with the labels module's rules (single source) and return ``{current_key: int value}``."""
-    from trl_vision_reward.labels import annotation_ranks
+    from trl_vision_reward.reward.labels import annotation_ranks
 
     annotation_ranks(annotation, modality)  # raises ValueError naming the key and the accepted range/keys
     tax = load_taxonomy(modality)
@@ -91,7 +91,7 @@ def _normalise_annotation(annotation: Mapping[str, Any], modality: str) -> dict[
         if spec is None:  # keys the labels module ignores (e.g. legacy harm names) and we do not know
             continue
         if isinstance(value, str):
-            # option label -> integer value (highest value = best option; see trl_vision_reward.labels)
+            # option label -> integer value (highest value = best option; see trl_vision_reward.reward.labels)
             value = spec.high - spec.options.index(value)
         out[spec.key] = None if value is None else int(value)
     return out

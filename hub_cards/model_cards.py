@@ -218,7 +218,7 @@ def render_vision_reward_model_card(
 ) -> ModelCard:
     """Model card of a VisionReward scorer: its checklist (dimensions, questions, weights) and accuracy.
 
-    ``checklist`` is a ``trl_vision_reward.checklist.Checklist`` (loaded for ``modality`` when omitted) or a list of
+    ``checklist`` is a ``trl_vision_reward.reward.checklist.Checklist`` (loaded for ``modality`` when omitted) or a list of
     ``{dimension, question, weight}`` dicts. ``accuracy`` is ``{metric: value}`` or ``EvalResult``-like records.
     The official VisionReward weights are under the cogvlm2 licence, hence the default ``license="other"``; pass
     ``license="apache-2.0", license_name=None`` for a scorer trained from scratch on an Apache backbone.
@@ -307,7 +307,7 @@ def _checklist_rows(checklist: Any, modality: str) -> list[dict[str, Any]]:
         return [dict(r) for r in checklist]
     if checklist is None:
         try:
-            from trl_vision_reward.checklist import Checklist
+            from trl_vision_reward.reward.checklist import Checklist
 
             checklist = Checklist.load(modality)
         except ImportError:

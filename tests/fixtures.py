@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from diffusers_cogvideox.tiny import tiny_t5_encoder, tiny_t5_tokenizer  # noqa: F401  (re-exported for tests)
-from trl_vision_reward.tiny import (  # noqa: F401  (re-exported for tests)
+from trl_vision_reward.reward.tiny import (  # noqa: F401  (re-exported for tests)
     save_tiny_vision_reward,
     tiny_qwen2_vl,
     tiny_qwen2_vl_config,

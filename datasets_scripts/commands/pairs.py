@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from datasets_scripts.mpo_pairs import build_pairs, write_pairs
-    from trl_vision_reward.pairs import PAPER_THRESHOLDS, PairRule
+    from trl_vision_reward.mpo.pairs import PAPER_THRESHOLDS, PairRule
 
     threshold = args.threshold
     if threshold is None:

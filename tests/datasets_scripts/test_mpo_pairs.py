@@ -7,8 +7,8 @@ from datasets import load_dataset
 
 from datasets_scripts.generate_and_score import load_scored_records, run_generate_and_score
 from datasets_scripts.mpo_pairs import build_pairs, with_scores, write_pairs
-from trl_vision_reward.mpo_data import MEDIA_COLUMNS, is_media_pairs
-from trl_vision_reward.pairs import PairRule, dominates, mine_pairs
+from trl_vision_reward.mpo.data import MEDIA_COLUMNS, is_media_pairs
+from trl_vision_reward.mpo.pairs import PairRule, dominates, mine_pairs
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_soft_scores_are_used_when_asked():
 def test_pairs_encode_into_the_trainers_latent_pairs(scored_job, tmp_path):
     """Scored samples -> pairs -> ``precompute_latent_pairs`` -> a dataset the MPO trainer accepts."""
     from diffusers_cogvideox.tiny import tiny_components
-    from trl_vision_reward.mpo_data import (
+    from trl_vision_reward.mpo.data import (
         REQUIRED_COLUMNS,
         check_columns,
         column_names,

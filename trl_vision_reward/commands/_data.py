@@ -142,7 +142,7 @@ def write_json(path: Path, data: Any) -> Path:
 def load_checklist(spec: str, full: bool = False):
     """``image`` / ``video`` (official select lists; ``full`` for every question) or a checklist JSON file (a
     ``Checklist.to_dict()``, or a config.json holding one under ``checklist``)."""
-    from trl_vision_reward.checklist import Checklist
+    from trl_vision_reward.reward.checklist import Checklist
 
     if spec in ("image", "video"):
         return Checklist.load(spec, select=not full)

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trl_vision_reward.cogvlm2.convert_sat import convert_sat_checkpoint
+    from trl_vision_reward.reward.cogvlm2.convert_sat import convert_sat_checkpoint
 
     out = convert_sat_checkpoint(
         args.input,
@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer,
         overwrite=args.overwrite,
     )
-    print(f"wrote {out} (load it with trl_vision_reward.cogvlm2.CogVLM2ForConditionalGeneration.from_pretrained)")
+    print(f"wrote {out} (load it with trl_vision_reward.reward.cogvlm2.CogVLM2ForConditionalGeneration.from_pretrained)")
     return 0

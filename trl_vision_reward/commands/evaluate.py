@@ -70,7 +70,7 @@ def _scores(args, checklist, samples):
                 )
             values.append(float(row[args.score_field]))
         return np.asarray(values)
-    from trl_vision_reward.scoring_rule import official_score, soft_score
+    from trl_vision_reward.reward.scoring_rule import official_score, soft_score
 
     field = pick_field(samples, args.probabilities_field, PROBABILITY_FIELDS, args.samples, "probabilities")
     probabilities = sample_matrix(samples, field, len(checklist), args.samples)
@@ -83,8 +83,8 @@ def _scores(args, checklist, samples):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from trl_vision_reward.evaluation import EvaluationReport, judgment_accuracy, preference_accuracy
-    from trl_vision_reward.labels import label_records, labeled_questions
+    from trl_vision_reward.reward.evaluation import EvaluationReport, judgment_accuracy, preference_accuracy
+    from trl_vision_reward.reward.labels import label_records, labeled_questions
 
     from ._data import (
         ID_FIELDS,

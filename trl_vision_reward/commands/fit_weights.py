@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from trl_vision_reward.regression import apply_weights, checklist_features, fit_checklist_weights
+    from trl_vision_reward.reward.regression import apply_weights, checklist_features, fit_checklist_weights
 
     from ._data import (
         ID_FIELDS,

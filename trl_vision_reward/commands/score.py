@@ -53,12 +53,12 @@ def _table(batch) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trl_vision_reward.checklist import Checklist
-    from trl_vision_reward.scoring import VisionRewardScorer
+    from trl_vision_reward.reward.checklist import Checklist
+    from trl_vision_reward.reward.scoring import VisionRewardScorer
 
     checklist = Checklist.load(args.checklist, select=not args.full) if args.checklist else None
     if args.model is None:
-        from trl_vision_reward.tiny import tiny_vision_reward
+        from trl_vision_reward.reward.tiny import tiny_vision_reward
 
         print("no --model given: using the embedded tiny RANDOM scorer (Qwen2-VL, random weights): scores are noise")
         model, processor = tiny_vision_reward(args.checklist or "image", select=not args.full)

@@ -81,19 +81,19 @@ def _load_backbone(args: argparse.Namespace):
     trained and its checklist kept), a backbone folder / Hub id, or nothing (a tiny random Qwen2-VL)."""
     import json
 
-    from trl_vision_reward.checklist import Checklist
-    from trl_vision_reward.reward_training import as_vision_reward_processor
+    from trl_vision_reward.reward.checklist import Checklist
+    from trl_vision_reward.reward.sft import as_vision_reward_processor
 
     if args.model is None:
-        from trl_vision_reward.tiny import tiny_qwen2_vl
+        from trl_vision_reward.reward.tiny import tiny_qwen2_vl
 
         print("no --model given: training a tiny RANDOM Qwen2-VL (smoke test; its judgments are meaningless)")
         backbone, processor = tiny_qwen2_vl(seed=args.seed)
         return backbone, as_vision_reward_processor(processor), Checklist.load(args.modality)
     config_file = Path(args.model) / "config.json"
     if config_file.is_file() and json.loads(config_file.read_text()).get("model_type") == "vision_reward":
-        from trl_vision_reward.modeling_vision_reward import VisionRewardModel
-        from trl_vision_reward.processing_vision_reward import VisionRewardProcessor
+        from trl_vision_reward.reward.modeling_vision_reward import VisionRewardModel
+        from trl_vision_reward.reward.processing_vision_reward import VisionRewardProcessor
 
         scorer = VisionRewardModel.from_pretrained(args.model)
         return scorer.backbone, VisionRewardProcessor.from_pretrained(args.model), scorer.checklist
@@ -105,7 +105,7 @@ def _load_backbone(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from trl_vision_reward.reward_training import VisionRewardSFTConfig, VisionRewardSFTTrainer, build_judgment_dataset
+    from trl_vision_reward.reward.sft import VisionRewardSFTConfig, VisionRewardSFTTrainer, build_judgment_dataset
 
     from ._data import load_records, write_json
 
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     trainer.train()
     after = trainer.evaluate(metric_key_prefix="after")
     if trainer.is_world_process_zero():
-        from trl_vision_reward.modeling_vision_reward import VisionRewardModel
+        from trl_vision_reward.reward.modeling_vision_reward import VisionRewardModel
 
         out = Path(args.output_dir)
         trained = trainer.model

@@ -1,0 +1,262 @@
+"""``mpo-train`` / ``python -m trl_vision_reward.mpo``: MPO (Diffusion-DPO on dominating pairs) from the command line.
+
+Flags or a YAML file (``--config mpo.yaml``; flags override it), TRL's ``TrlParser`` style::
+
+    accelerate launch --config_file examples/accelerate/multi_gpu.yaml -m trl_vision_reward.mpo --config examples/mpo.yaml
+    mpo-train --model_name_or_path THUDM/CogVideoX-2b --dataset_name pairs/ --output_dir cogvideox-2b-mpo --beta 500
+
+``--dataset_name`` is a pair folder (``pairs.jsonl``), a folder written by ``datasets``' ``save_to_disk``, a
+Parquet / JSON(L) file or folder, or a Hub dataset id; columns as in :mod:`trl_vision_reward.mpo.data`. Media pairs
+(``prompt``, ``chosen``, ``rejected`` paths) are encoded once with the checkpoint's VAE and text encoder into
+``--latent_cache_dir``. ``--model_name_or_path tiny`` trains the embedded tiny random CogVideoX (a smoke test: the
+weights are noise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import MPOConfig
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class MPOScriptArguments:
+    """Where the pairs come from."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pairs: a pair folder (pairs.jsonl), a save_to_disk folder, a Parquet/JSON(L) file or folder, "
+            "or a Hub dataset id."
+        },
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Dataset configuration name (Hub datasets)."})
+    dataset_train_split: str = field(default="train", metadata={"help": "Training split."})
+    dataset_test_split: str | None = field(default=None, metadata={"help": "Evaluation split (optional)."})
+    eval_dataset_name: str | None = field(
+        default=None, metadata={"help": "Held-out pairs in any form dataset_name takes."}
+    )
+    latent_cache_dir: str | None = field(
+        default=None, metadata={"help": "Where media pairs are encoded to (default: <output_dir>/latent_cache)."}
+    )
+    media_root: str | None = field(
+        default=None, metadata={"help": "Folder that relative media paths are resolved against."}
+    )
+    height: int | None = field(default=None, metadata={"help": "Resize media to this height before encoding."})
+    width: int | None = field(default=None, metadata={"help": "Resize media to this width before encoding."})
+    num_frames: int | None = field(default=None, metadata={"help": "Use the first N video frames (CogVideoX: 8k+1)."})
+    max_text_length: int | None = field(
+        default=None,
+        metadata={"help": "Prompt token length for encoding (default: the tokenizer's; 226 for CogVideoX)."},
+    )
+
+
+@dataclass
+class MPOModelArguments:
+    """Which denoiser to train."""
+
+    model_name_or_path: str = field(
+        default="tiny",
+        metadata={
+            "help": "A diffusers pipeline folder or Hub id (its transformer/ or unet/ is trained), a denoiser folder, "
+            "or 'tiny' (embedded random tiny CogVideoX; output is noise)."
+        },
+    )
+    subfolder: str | None = field(
+        default=None, metadata={"help": "Denoiser subfolder (default: transformer, else unet)."}
+    )
+    revision: str | None = field(default=None, metadata={"help": "Hub revision."})
+    torch_dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "dtype of the frozen base weights (LoRA weights always train in float32); bfloat16 halves "
+            "the memory of LoRA training.",
+            "choices": list(_DTYPES),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _read_json(root: str, sub: str | None, name: str, revision: str | None) -> dict | None:
+    path = Path(root, sub, name) if sub else Path(root, name)
+    if Path(root).is_dir():
+        return json.loads(path.read_text()) if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return json.loads(Path(hf_hub_download(root, f"{sub}/{name}" if sub else name, revision=revision)).read_text())
+    except EntryNotFoundError:
+        return None
+
+
+def _component_class(class_name: str):
+    import diffusers
+    import transformers
+
+    import diffusers_cogvideox
+
+    if class_name in diffusers_cogvideox._EXPORTS:  # our CogVideoX classes replace diffusers' ones
+        return getattr(diffusers_cogvideox, class_name)
+    for module in (diffusers, transformers):
+        if hasattr(module, class_name):
+            return getattr(module, class_name)
+    raise ValueError(f"unknown component class {class_name!r}")
+
+
+def load_components(model_args: MPOModelArguments, need_encoders: bool = False) -> dict[str, Any]:
+    """The denoiser (and scheduler; VAE, text encoder and tokenizer when media must be encoded) of a checkpoint."""
+    dtype = _DTYPES[model_args.torch_dtype]
+    if model_args.model_name_or_path == "tiny":
+        from diffusers_cogvideox.tiny import tiny_components
+
+        parts = tiny_components("2b")
+        parts["transformer"].to(dtype)
+        return {"denoiser": parts.pop("transformer"), **parts}
+    root, rev = model_args.model_name_or_path, model_args.revision
+    sub = model_args.subfolder
+    if sub is None:
+        index = _read_json(root, None, "model_index.json", rev)
+        sub = next((s for s in ("transformer", "unet") if index and s in index), None)
+    config = _read_json(root, sub, "config.json", rev)
+    if config is None or "_class_name" not in config:
+        raise FileNotFoundError(f"{root}{'/' + sub if sub else ''} has no diffusers config.json with a _class_name")
+    if config["_class_name"] not in ("CogVideoXTransformer3DModel", "UNet2DConditionModel"):
+        raise ValueError(
+            f"MPO trains CogVideoXTransformer3DModel or UNet2DConditionModel denoisers; {root} has {config['_class_name']}"
+        )
+    cls = _component_class(config["_class_name"])
+    out: dict[str, Any] = {"denoiser": cls.from_pretrained(root, subfolder=sub, revision=rev, torch_dtype=dtype)}
+    sched = _read_json(root, "scheduler", "scheduler_config.json", rev) if sub else None
+    if sched:
+        out["scheduler"] = _component_class(sched["_class_name"]).from_config(sched)
+    if need_encoders:
+        if not sub:
+            raise ValueError("encoding media pairs needs a pipeline folder with vae/, text_encoder/ and tokenizer/")
+        from transformers import AutoTokenizer
+
+        vae_config = _read_json(root, "vae", "config.json", rev)
+        out["vae"] = (
+            _component_class(vae_config["_class_name"]).from_pretrained(root, subfolder="vae", revision=rev).eval()
+        )
+        te_config = _read_json(root, "text_encoder", "config.json", rev)
+        te_cls = _component_class(te_config["architectures"][0])
+        out["text_encoder"] = te_cls.from_pretrained(root, subfolder="text_encoder", revision=rev).eval()
+        out["tokenizer"] = AutoTokenizer.from_pretrained(root, subfolder="tokenizer", revision=rev)
+    return out
+
+
+def load_pairs(name: str, config: str | None = None, split: str = "train") -> Any:
+    """A pairs dataset from a pair folder, a save_to_disk folder, Parquet/JSON(L) files, or the Hub."""
+    import datasets
+
+    from .data import PAIRS_FILE, PairFolder
+
+    path = Path(name)
+    if (path / PAIRS_FILE).is_file():
+        return PairFolder(path)
+    if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
+        loaded = datasets.load_from_disk(str(path))
+        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    if path.exists():
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json"))
+        )
+        if not files:
+            raise FileNotFoundError(f"{name}: no {PAIRS_FILE}, saved dataset, or Parquet/JSON files found")
+        kind = "parquet" if files[0].suffix == ".parquet" else "json"
+        return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
+    return datasets.load_dataset(name, config, split=split)
+
+
+def _maybe_encode(pairs: Any, script_args: MPOScriptArguments, parts: dict, cache_dir: str) -> Any:
+    from .data import column_names, is_media_pairs, precompute_latent_pairs, text_prompt_encoder
+
+    names = column_names(pairs) or []
+    if not is_media_pairs(names):
+        return pairs
+    encode_prompt = text_prompt_encoder(parts["text_encoder"], parts["tokenizer"], script_args.max_text_length)
+    return precompute_latent_pairs(
+        pairs,
+        cache_dir,
+        vae=parts["vae"],
+        encode_prompt=encode_prompt,
+        height=script_args.height,
+        width=script_args.width,
+        num_frames=script_args.num_frames,
+        media_root=script_args.media_root,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def make_parser():
+    from trl import TrlParser
+
+    return TrlParser((MPOScriptArguments, MPOModelArguments, MPOConfig), prog="mpo-train")
+
+
+def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training_args: MPOConfig):
+    """Build data, model and trainer; train; save (LoRA weights or the full denoiser, plus the card); push if asked."""
+    from .data import column_names, is_media_pairs
+    from .trainer import MPOTrainer
+
+    if not script_args.dataset_name:
+        raise ValueError("--dataset_name is required (a pair folder, a saved/Parquet/JSON dataset, or a Hub id)")
+    train = load_pairs(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split)
+    evals = None
+    if script_args.eval_dataset_name:
+        evals = load_pairs(script_args.eval_dataset_name, script_args.dataset_config, script_args.dataset_train_split)
+    elif script_args.dataset_test_split:
+        evals = load_pairs(script_args.dataset_name, script_args.dataset_config, script_args.dataset_test_split)
+    need_encoders = any(d is not None and is_media_pairs(column_names(d) or []) for d in (train, evals))
+    parts = load_components(model_args, need_encoders)
+    if need_encoders:
+        cache = script_args.latent_cache_dir or os.path.join(training_args.output_dir, "latent_cache")
+        with training_args.main_process_first(desc="encoding media pairs"):
+            train = _maybe_encode(train, script_args, parts, os.path.join(cache, "train"))
+            evals = _maybe_encode(evals, script_args, parts, os.path.join(cache, "eval")) if evals is not None else None
+        for key in ("vae", "text_encoder"):  # no longer needed on the device
+            parts.pop(key, None)
+
+    trainer = MPOTrainer(
+        model=parts["denoiser"],
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evals,
+        noise_scheduler=parts.get("scheduler"),
+        model_name=None if model_args.model_name_or_path == "tiny" else model_args.model_name_or_path,
+        dataset_name=script_args.dataset_name,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    if trainer.is_fsdp_enabled:  # gather full weights for a loadable final save
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    script_args, model_args, training_args = make_parser().parse_args_and_config(args=argv)
+    run(script_args, model_args, training_args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

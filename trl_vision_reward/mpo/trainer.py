@@ -1,0 +1,732 @@
+"""``MPOTrainer``: Diffusion-DPO on preference pairs for CogVideoX and Stable Diffusion denoisers, as a TRL-style Trainer.
+
+MPO (VisionReward, arXiv 2412.21059) is standard Diffusion-DPO trained on pairs where the chosen sample dominates the
+rejected one on every VisionReward dimension (mined by :mod:`trl_vision_reward.mpo.pairs`). Usage mirrors TRL's
+``DPOTrainer``::
+
+    from trl_vision_reward import MPOConfig, MPOTrainer
+
+    trainer = MPOTrainer(model=transformer, args=MPOConfig(output_dir="cogvideox-mpo", beta=500), train_dataset=pairs)
+    trainer.train()
+    trainer.save_model()          # pytorch_lora_weights.safetensors + README.md; pipe.load_lora_weights(output_dir)
+
+**Dataset columns** (full contract in :mod:`trl_vision_reward.mpo.data`): ``prompt`` (str), ``chosen_latents`` and
+``rejected_latents`` (VAE latents x scaling factor: CogVideoX ``[F, C, H, W]``, SD ``[C, H, W]``), ``prompt_embeds``
+(``[L, D]``); SDXL adds ``pooled_prompt_embeds`` ``[D2]`` and ``add_time_ids`` ``[6]``; CogVideoX image-to-video adds
+``image_latents``. Media pairs (``prompt``, ``chosen``, ``rejected`` as image/video paths) are encoded once with
+:func:`~trl_vision_reward.mpo.data.precompute_latent_pairs`.
+
+One step: for B pairs, draw one noise tensor and one timestep per pair and share them between chosen and rejected;
+run the policy once on the ``[chosen; rejected]`` batch of 2B and the reference once (no grad); the loss is
+:func:`~trl_vision_reward.mpo.losses.diffusion_dpo_loss`. With LoRA (the default) the reference is the same network with
+its adapter bypassed - no second copy; full fine-tuning keeps a frozen copy.
+
+Logged metrics (train, and ``eval_`` prefixed): ``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``,
+``rewards/accuracies``, ``mse/model_chosen``, ``mse/model_rejected``, ``mse/ref_chosen``, ``mse/ref_rejected``,
+``mse/model``, ``mse/ref``, ``timestep`` (mean sampled t).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Trainer
+
+from .losses import (
+    cogvideox_alphas_cumprod,
+    diffusion_dpo_loss,
+    diffusion_dpo_metrics,
+    noisy_and_target,
+    per_sample_mse,
+    sample_timesteps_explicit_uniform,
+    sample_timesteps_uniform,
+)
+from .config import MPOConfig
+from .data import MPODataCollator, PairDataError, RowIndexed, check_columns, column_names
+
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+LORA_METADATA_KEY = "lora_adapter_metadata"  # diffusers' safetensors metadata key for the LoraConfig
+FULL_WEIGHT_NAME = "diffusion_pytorch_model.safetensors"
+METRIC_NAMES = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "mse/model_chosen",
+    "mse/model_rejected",
+    "mse/ref_chosen",
+    "mse/ref_rejected",
+    "mse/model",
+    "mse/ref",
+)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The MPO loss became NaN/inf; raised before the optimizer step, so saved checkpoints stay valid."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Denoisers
+
+
+def _base(model: nn.Module) -> nn.Module:
+    """The denoiser under DDP / FSDP / DeepSpeed / PEFT wrappers (for its config and class)."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module):
+            model = inner
+            continue
+        get_base = getattr(model, "get_base_model", None)
+        if callable(get_base) and get_base() is not model:
+            model = get_base()
+            continue
+        return model
+
+
+def denoiser_kind(model: nn.Module) -> str:
+    """``"unet"`` (``UNet2DConditionModel``) or ``"cogvideox"`` (``CogVideoXTransformer3DModel``), from the model."""
+    base = _base(model)
+    name = type(base).__name__
+    config = getattr(base, "config", {})
+    if "UNet2DConditionModel" in name or ("cross_attention_dim" in config and "block_out_channels" in config):
+        return "unet"
+    if "CogVideoX" in name or ("patch_size" in config and "text_embed_dim" in config):
+        return "cogvideox"
+    raise TypeError(
+        f"cannot tell how to call a {name}: MPOTrainer drives CogVideoXTransformer3DModel and UNet2DConditionModel "
+        "denoisers; set MPOConfig.denoiser_type='cogvideox' or 'unet' if yours has one of their forward signatures"
+    )
+
+
+def _config_get(config: Any, key: str, default: Any = None) -> Any:
+    return config.get(key, default) if isinstance(config, Mapping) else getattr(config, key, default)
+
+
+class _RotaryCache:
+    """CogVideoX 3D RoPE tables per latent grid, built once by ``rotary_embeddings_for_video``."""
+
+    def __init__(self):
+        self.tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, config: Any, latents: torch.Tensor, vae_scale_factor_spatial: int = 8):
+        from diffusers_cogvideox.models.embeddings import rotary_embeddings_for_video
+
+        _, frames, _, h, w = latents.shape
+        key = (frames, h, w, latents.device)
+        if key not in self.tables:
+            self.tables[key] = rotary_embeddings_for_video(
+                config,
+                h * vae_scale_factor_spatial,
+                w * vae_scale_factor_spatial,
+                frames,
+                vae_scale_factor_spatial,
+                latents.device,
+            )
+        return self.tables[key]
+
+
+def denoise(
+    model: nn.Module,
+    kind: str,
+    noisy: torch.Tensor,
+    timesteps: torch.Tensor,
+    cond: Mapping[str, torch.Tensor],
+    rope=None,
+) -> torch.Tensor:
+    """One denoiser forward with the keyword arguments its family expects; returns the raw prediction."""
+    if kind == "cogvideox":
+        config = _base(model).config
+        x = noisy if "image_latents" not in cond else torch.cat([noisy, cond["image_latents"]], dim=2)
+        kwargs = {}
+        if _config_get(config, "use_rotary_positional_embeddings", False) and rope is not None:
+            kwargs["image_rotary_emb"] = rope(config, noisy)
+        if _config_get(config, "ofs_embed_dim", None):  # CogVideoX1.5 I2V: the official pipeline's ofs = 2.0
+            kwargs["ofs"] = torch.full((x.shape[0],), 2.0, device=x.device, dtype=x.dtype)
+        return model(
+            hidden_states=x,
+            encoder_hidden_states=cond["prompt_embeds"],
+            timestep=timesteps,
+            return_dict=False,
+            **kwargs,
+        )[0]
+    if kind == "unet":
+        added = None
+        if "pooled_prompt_embeds" in cond:
+            added = {"text_embeds": cond["pooled_prompt_embeds"], "time_ids": cond["add_time_ids"]}
+        return model(
+            noisy, timesteps, encoder_hidden_states=cond["prompt_embeds"], added_cond_kwargs=added, return_dict=False
+        )[0]
+    raise ValueError(f"denoiser kind must be 'cogvideox' or 'unet'; got {kind!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# LoRA
+
+
+def lora_layers(model: nn.Module) -> list[nn.Module]:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+
+
+@contextlib.contextmanager
+def adapters_disabled(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` as its base weights: every LoRA layer bypassed (the reference policy of LoRA training).
+
+    Sets PEFT's per-layer switch directly rather than calling ``disable_adapters()``, which would also flip the LoRA
+    weights' ``requires_grad`` in the middle of a step (not allowed under FSDP's flat parameters).
+    """
+    layers = lora_layers(model)
+    if not layers:
+        raise RuntimeError("adapters_disabled: the model has no LoRA layers; use reference_mode='frozen_copy'")
+    previous = [layer._disable_adapters for layer in layers]
+    for layer in layers:
+        layer._disable_adapters = True
+    try:
+        yield
+    finally:
+        for layer, flag in zip(layers, previous):
+            layer._disable_adapters = flag
+
+
+def add_lora(model: nn.Module, args: MPOConfig) -> Any:
+    """Freeze ``model`` and attach a trainable LoRA adapter "default" (diffusers' ``add_adapter`` when available)."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=list(args.lora_target_modules),
+        init_lora_weights=True if args.lora_init_weights.lower() in ("true", "default") else args.lora_init_weights,
+    )
+    model.requires_grad_(False)
+    if hasattr(model, "add_adapter") and hasattr(model, "_hf_peft_config_loaded"):
+        model.add_adapter(config)
+    else:
+        inject_adapter_in_model(config, model)
+        model.peft_config = {"default": config}
+    for name, param in model.named_parameters():  # LoRA weights train in fp32 even on a bf16/fp16 base
+        if "lora_" in name:
+            param.data = param.data.float()
+    return config
+
+
+def lora_state_dict(
+    model: nn.Module, prefix: str, state_dict: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """LoRA weights in diffusers' format: PEFT names without the adapter name, under ``prefix.`` (``transformer``/``unet``)."""
+    from peft.utils import get_peft_model_state_dict
+
+    weights = get_peft_model_state_dict(
+        model, state_dict=dict(state_dict) if state_dict is not None else None, adapter_name="default"
+    )
+    return {f"{prefix}.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
+
+
+def save_lora_weights(output_dir: str, weights: Mapping[str, torch.Tensor], lora_config: Any, prefix: str) -> str:
+    """Write ``pytorch_lora_weights.safetensors`` as diffusers' ``save_lora_weights`` does (keys and LoraConfig metadata).
+
+    The metadata (``{prefix}.r``, ``{prefix}.lora_alpha``, ... as JSON under ``lora_adapter_metadata``) lets
+    ``load_lora_weights`` restore alpha != rank exactly.
+    """
+    from safetensors.torch import save_file
+
+    metadata = {"format": "pt"}
+    if lora_config is not None:
+        config = lora_config.to_dict() if hasattr(lora_config, "to_dict") else dict(lora_config)
+        config = {f"{prefix}.{k}": (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
+        metadata[LORA_METADATA_KEY] = json.dumps(config, indent=2, sort_keys=True, default=str)
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, LORA_WEIGHT_NAME)
+    save_file(dict(weights), path, metadata=metadata)
+    return path
+
+
+def load_lora_weights_into(model: nn.Module, path: str, prefix: str) -> None:
+    """Load our ``pytorch_lora_weights.safetensors`` back into the model's "default" adapter (resume); strict on keys."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(path)
+    stripped = {k[len(prefix) + 1 :]: v for k, v in weights.items() if k.startswith(prefix + ".")}
+    if len(stripped) != len(weights):
+        raise ValueError(f"{path}: expected every key under '{prefix}.'; found {sorted(weights)[:3]}...")
+    result = set_peft_model_state_dict(model, stripped, adapter_name="default")
+    unexpected = getattr(result, "unexpected_keys", [])
+    expected = set(lora_state_dict(model, prefix))
+    if unexpected or len(expected) != len(weights):
+        raise ValueError(
+            f"{path}: LoRA weights do not match the model's adapter (unexpected {unexpected[:3]}, {len(weights)} vs {len(expected)} tensors)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The trainer
+
+
+class MPOTrainer(Trainer):
+    """Diffusion-DPO / MPO trainer for diffusers denoisers (see the module docstring).
+
+    Args:
+        model: the denoiser (our ``CogVideoXTransformer3DModel`` or diffusers' ``UNet2DConditionModel``).
+        ref_model: the reference for full fine-tuning (default: a frozen copy of ``model``); must be None with LoRA.
+        args: an :class:`MPOConfig`.
+        train_dataset / eval_dataset: latent pairs (columns above): a ``datasets.Dataset``, a
+            :class:`~trl_vision_reward.mpo.data.PairFolder`, or any map-style dataset of dicts.
+        noise_scheduler: any diffusers scheduler with ``alphas_cumprod`` and ``config.num_train_timesteps`` (e.g.
+            the checkpoint's ``scheduler``); default: the CogVideoX schedule (``args.snr_shift_scale``) for CogVideoX,
+            SD's scaled-linear schedule for UNets.
+        peft_config: a ``peft.LoraConfig`` overriding the ``lora_*`` fields of ``args``.
+        model_name / dataset_name: recorded in the model card.
+    """
+
+    _tag_names = ["trl", "mpo", "diffusion-dpo", "vision-reward"]
+    _name = "MPO"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        ref_model: nn.Module | None = None,
+        args: MPOConfig | None = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        noise_scheduler: Any = None,
+        peft_config: Any = None,
+        callbacks: list | None = None,
+        optimizers: tuple = (None, None),
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+    ):
+        args = args or MPOConfig(output_dir="mpo-output")
+        if not isinstance(args, MPOConfig):
+            raise TypeError(f"args must be an MPOConfig; got {type(args).__name__}")
+        existing_lora = getattr(model, "peft_config", {}).get("default") if hasattr(model, "get_base_model") else None
+        if hasattr(model, "get_base_model"):  # a peft.PeftModel: adapters are injected in place, drive the base module
+            model = model.get_base_model()
+        self.denoiser_type = args.denoiser_type if args.denoiser_type != "auto" else denoiser_kind(model)
+        self.base_model_name = model_name or _config_get(getattr(model, "config", {}), "_name_or_path", None)
+        self.dataset_name = dataset_name
+        self._init_noise_schedule(args, noise_scheduler)
+        ref_model = self._init_adapter_and_reference(model, ref_model, args, peft_config, existing_lora)
+
+        if args.checkpointing:
+            if not hasattr(model, "enable_gradient_checkpointing"):
+                raise TypeError(
+                    f"{type(model).__name__} has no enable_gradient_checkpointing(); set gradient_checkpointing=False"
+                )
+            model.enable_gradient_checkpointing()
+
+        # Data
+        self._needs = ("pooled_prompt_embeds", "add_time_ids") if self._is_sdxl(model) else ()
+        train_dataset = self._prepare_dataset(train_dataset, "train")
+        if isinstance(eval_dataset, dict):
+            eval_dataset = {k: self._prepare_dataset(v, f"eval[{k}]") for k, v in eval_dataset.items()}
+        else:
+            eval_dataset = self._prepare_dataset(eval_dataset, "eval")
+        data_collator = data_collator or MPODataCollator(self._needs)
+
+        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._rope = _RotaryCache()
+        self._eval_generator: torch.Generator | None = None
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            callbacks=callbacks,
+            optimizers=optimizers,
+        )
+        self.model_accepts_loss_kwargs = False  # the loss is a mean over pairs: let Trainer scale by accumulation
+        self.ref_model = self._prepare_reference(ref_model) if ref_model is not None else None
+
+    # ---- setup helpers ----
+
+    def _init_noise_schedule(self, args: MPOConfig, noise_scheduler: Any) -> None:
+        """``alphas_cumprod``, T and the prediction type: from the scheduler if given, else the family's default."""
+        if noise_scheduler is not None:
+            self.alphas_cumprod = torch.as_tensor(noise_scheduler.alphas_cumprod, dtype=torch.float32)
+            sched_config = noise_scheduler.config
+        else:
+            steps = args.num_train_timesteps or 1000
+            if self.denoiser_type == "cogvideox":
+                self.alphas_cumprod = cogvideox_alphas_cumprod(steps, snr_shift_scale=args.snr_shift_scale)
+            else:  # SD 1.5 / SDXL: scaled-linear 0.00085..0.012, no shift, no zero-SNR rescale
+                self.alphas_cumprod = cogvideox_alphas_cumprod(
+                    steps, snr_shift_scale=1.0, rescale_zero_terminal_snr=False
+                )
+            sched_config = {}
+        self.num_train_timesteps = args.num_train_timesteps or int(
+            _config_get(sched_config, "num_train_timesteps", len(self.alphas_cumprod))
+        )
+        self.prediction_type = (
+            args.prediction_type
+            or _config_get(sched_config, "prediction_type", None)
+            or ("v_prediction" if self.denoiser_type == "cogvideox" else "epsilon")
+        )
+
+    def _init_adapter_and_reference(self, model, ref_model, args: MPOConfig, peft_config, existing_lora):
+        """Attach LoRA (unless the model has an adapter already) and return the frozen reference copy, or None."""
+        self.reference_mode = args.resolved_reference_mode
+        if lora_layers(model):
+            self.lora_config = existing_lora or getattr(model, "peft_config", {}).get("default")
+        elif args.use_peft:
+            if peft_config is not None:
+                args.lora_r, args.lora_alpha = peft_config.r, peft_config.lora_alpha
+                args.lora_dropout, args.lora_target_modules = (
+                    peft_config.lora_dropout,
+                    sorted(peft_config.target_modules),
+                )
+            self.lora_config = add_lora(model, args)
+        else:
+            self.lora_config = None
+        self.is_lora = bool(lora_layers(model))
+        if self.reference_mode == "adapter_disabled":
+            if not self.is_lora:
+                raise ValueError("reference_mode='adapter_disabled' needs a LoRA adapter (use_peft=True)")
+            if ref_model is not None:
+                raise ValueError(
+                    "ref_model must be None with reference_mode='adapter_disabled' (the reference is the model with "
+                    "its adapter disabled)"
+                )
+            return None
+        ref_model = ref_model if ref_model is not None else copy.deepcopy(model)
+        return ref_model.requires_grad_(False).eval()
+
+    def _is_sdxl(self, model: nn.Module) -> bool:
+        return (
+            self.denoiser_type == "unet"
+            and _config_get(_base(model).config, "addition_embed_type", None) == "text_time"
+        )
+
+    def _prepare_dataset(self, dataset: Any, split: str) -> Any:
+        if dataset is None:
+            return None
+        names = column_names(dataset)
+        if names is None and len(dataset) and isinstance(dataset[0], Mapping):
+            names = list(dataset[0])
+        if names is not None:
+            try:
+                check_columns(names, self._needs)
+            except PairDataError as exc:
+                raise PairDataError(f"{split} dataset: {exc}") from None
+        if len(dataset) == 0:
+            raise PairDataError(f"{split} dataset is empty")
+        return RowIndexed(dataset)
+
+    def _prepare_reference(self, ref_model: nn.Module) -> nn.Module:
+        if self.is_deepspeed_enabled:
+            from trl.models.utils import prepare_deepspeed
+
+            return prepare_deepspeed(ref_model, self.accelerator)
+        if self.is_fsdp_enabled:
+            from trl.models.utils import prepare_fsdp
+
+            return prepare_fsdp(ref_model, self.accelerator)
+        return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+
+    def train(self, *args, **kwargs):
+        # Trainer.train enables checkpointing through the transformers API (`activation_checkpointing_enable`), which
+        # diffusers models do not have; it was enabled with `enable_gradient_checkpointing()` in __init__.
+        field = (
+            "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
+        )
+        value = getattr(self.args, field)
+        setattr(self.args, field, False)
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            setattr(self.args, field, value)
+
+    # ---- the loss ----
+
+    def _sample_noise_and_timesteps(self, latents: torch.Tensor, generator: torch.Generator | None):
+        """One noise tensor and one timestep per pair, repeated for [chosen; rejected]."""
+        pairs = latents.shape[0] // 2
+        if generator is None:  # training: the global RNG, which Trainer checkpoints and restores on resume
+            noise = torch.randn(latents[:pairs].shape, device=latents.device, dtype=torch.float32)
+            if self.args.timestep_sampling == "explicit_uniform":
+                t = sample_timesteps_explicit_uniform(
+                    pairs,
+                    self.num_train_timesteps,
+                    self.accelerator.process_index,
+                    self.accelerator.num_processes,
+                    device=latents.device,
+                )
+            else:
+                t = sample_timesteps_uniform(pairs, self.num_train_timesteps, device=latents.device)
+        else:  # evaluation: a fixed stream, the same at every evaluation
+            noise = torch.randn(latents[:pairs].shape, generator=generator, dtype=torch.float32).to(latents.device)
+            t = sample_timesteps_uniform(pairs, self.num_train_timesteps, generator=generator).to(latents.device)
+        return noise.repeat(2, *([1] * (noise.ndim - 1))), t.repeat(2)
+
+    def mpo_forward(self, model: nn.Module, inputs: Mapping[str, Any], generator: torch.Generator | None = None):
+        """Loss and per-pair metric values for one batch of pairs (chosen and rejected batched as 2B)."""
+        latents = inputs["latents"]
+        noise, timesteps = self._sample_noise_and_timesteps(latents, generator)
+        noisy, target = noisy_and_target(
+            self.prediction_type, latents.float(), noise, timesteps, self.alphas_cumprod, self.num_train_timesteps
+        )
+        dtype = self._model_input_dtype
+        noisy = noisy.to(dtype)
+        cond = {
+            k: torch.cat([inputs[k], inputs[k]]).to(dtype)
+            for k in ("prompt_embeds", "pooled_prompt_embeds", "add_time_ids", "image_latents")
+            if k in inputs
+        }
+
+        with torch.no_grad():
+            if self.ref_model is not None:
+                ref_pred = denoise(self.ref_model, self.denoiser_type, noisy, timesteps, cond, self._rope)
+            else:
+                with adapters_disabled(model):
+                    ref_pred = denoise(model, self.denoiser_type, noisy, timesteps, cond, self._rope)
+        pred = denoise(model, self.denoiser_type, noisy, timesteps, cond, self._rope)
+
+        model_err = per_sample_mse(pred, target)
+        ref_err = per_sample_mse(ref_pred, target)
+        model_w, model_l = model_err.chunk(2)
+        ref_w, ref_l = ref_err.chunk(2)
+        out = diffusion_dpo_loss(model_w, model_l, ref_w, ref_l, self.args.beta)
+        metrics = diffusion_dpo_metrics(out, model_w, model_l, ref_w, ref_l)
+        metrics["timestep"] = timesteps[: len(model_w)].float()
+        return out.loss, out.losses, metrics
+
+    @property
+    def _model_input_dtype(self) -> torch.dtype:
+        """The dtype of the denoiser's frozen base weights (inputs are cast to it; autocast handles mixed precision)."""
+        for name, p in _base(self.model).named_parameters():
+            if "lora_" not in name and p.is_floating_point():
+                return p.dtype
+        return torch.float32
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if model.training else "eval"
+        loss, losses, metrics = self.mpo_forward(model, inputs, self._eval_generator if mode == "eval" else None)
+        self._record(mode, loss, losses, metrics, inputs)
+        return (loss, {"losses": losses}) if return_outputs else loss
+
+    def _record(
+        self, mode: str, loss: torch.Tensor, losses: torch.Tensor, metrics: dict, inputs: Mapping[str, Any]
+    ) -> None:
+        """Gather per-pair metrics across processes (one collective), store them, and stop on a non-finite loss."""
+        names = list(metrics)
+        table = torch.stack([losses.detach().float()] + [metrics[n].float() for n in names], dim=1)  # [B, 1 + M]
+        gathered = self.accelerator.gather_for_metrics(table) if mode == "eval" else self.accelerator.gather(table)
+        if not torch.isfinite(gathered[:, 0]).all():
+            self._raise_non_finite(loss, losses, metrics, inputs)
+        for j, name in enumerate(names, start=1):
+            self._metrics[mode][name].append(gathered[:, j].mean().item())
+
+    def _raise_non_finite(self, loss, losses, metrics, inputs) -> None:
+        rows = inputs["rows"].tolist() if "rows" in inputs else []
+        prompts = inputs.get("prompts", [])
+        local_bad = [r for r, value in zip(rows, losses.tolist()) if not torch.isfinite(torch.tensor(value))]
+        culprit = [
+            k
+            for k in ("mse/model_chosen", "mse/model_rejected", "mse/ref_chosen", "mse/ref_rejected")
+            if not torch.isfinite(metrics[k]).all()
+        ]
+        last = (
+            self.state.global_step - (self.state.global_step % self.args.save_steps)
+            if self.args.save_strategy == "steps" and self.args.save_steps
+            else None
+        )
+        raise NonFiniteLossError(
+            f"MPO loss is {loss.item()} in optimizer step {self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}) "
+            f"on process {self.accelerator.process_index}: batch rows {rows} (prompts {[p[:40] for p in prompts]}); "
+            f"non-finite pairs on this process: {local_bad or 'none (another process)'}; non-finite terms: "
+            f"{culprit or 'the loss only (beta too large?)'}. Training stopped before the optimizer step; checkpoints in "
+            f"{self.args.output_dir} are intact" + (f" (latest: checkpoint-{last})." if last else ".")
+        )
+
+    # ---- evaluation ----
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        self._eval_generator = torch.Generator().manual_seed(self.args.eval_seed + self.accelerator.process_index)
+        self._metrics["eval"].clear()
+        try:
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+        finally:
+            self._eval_generator = None
+        for name, values in self._metrics["eval"].items():
+            output.metrics[f"{metric_key_prefix}_{name}"] = sum(values) / len(values)
+        self._metrics["eval"].clear()
+        return output
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # a training log: add the averaged MPO metrics since the last one
+            for name, values in self._metrics["train"].items():
+                if values:
+                    logs[name] = sum(values) / len(values)
+            self._metrics["train"].clear()
+        super().log(logs, start_time)
+
+    # ---- saving and loading ----
+
+    @property
+    def lora_prefix(self) -> str:
+        return "transformer" if self.denoiser_type == "cogvideox" else "unet"
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """LoRA: ``pytorch_lora_weights.safetensors`` (diffusers format); full: the diffusers model folder. Plus the card."""
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        if self.is_lora:
+            save_lora_weights(
+                output_dir, lora_state_dict(model, self.lora_prefix, state_dict), self.lora_config, self.lora_prefix
+            )
+        elif state_dict is None:
+            model.save_pretrained(output_dir, safe_serialization=True)
+        else:  # gathered by FSDP / DeepSpeed
+            from safetensors.torch import save_file
+
+            model.save_config(output_dir)
+            save_file(
+                {k: v.contiguous() for k, v in state_dict.items()},
+                os.path.join(output_dir, FULL_WEIGHT_NAME),
+                metadata={"format": "pt"},
+            )
+        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+        self.create_model_card(output_dir=output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        model = self.accelerator.unwrap_model(model or self.model)
+        if self.is_lora:
+            path = os.path.join(resume_from_checkpoint, LORA_WEIGHT_NAME)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"cannot resume: {resume_from_checkpoint} has no {LORA_WEIGHT_NAME}")
+            load_lora_weights_into(model, path, self.lora_prefix)
+        else:
+            from diffusers.models.model_loading_utils import load_state_dict
+
+            path = os.path.join(resume_from_checkpoint, FULL_WEIGHT_NAME)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"cannot resume: {resume_from_checkpoint} has no {FULL_WEIGHT_NAME}")
+            model.load_state_dict(load_state_dict(path), strict=True)
+
+    def _load_best_model(self) -> None:
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: list[str] | None = None,
+        output_dir: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Render ``README.md`` (base model, data, hyperparameters, LoRA, last metrics, tags) on the main process."""
+        if not self.is_world_process_zero():
+            return
+        from hub_cards.model_cards import render_mpo_model_card
+
+        hp_keys = (
+            "beta",
+            "prediction_type",
+            "timestep_sampling",
+            "pair_rule",
+            "pair_granularity",
+            "pair_threshold",
+            "learning_rate",
+            "lr_scheduler_type",
+            "warmup_steps",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "max_steps",
+            "num_train_epochs",
+            "max_grad_norm",
+            "optim",
+            "bf16",
+            "fp16",
+            "seed",
+            "reference_mode",
+        )
+        hp = {k: getattr(self.args, k) for k in hp_keys}
+        hp.update(
+            reference_mode=self.reference_mode,
+            prediction_type=self.prediction_type,
+            pair_threshold=self.args.get_pair_rule().min_total_gap,
+        )
+        hp["effective_batch_size"] = (
+            self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        )
+        lora = None
+        if self.is_lora and self.lora_config is not None:
+            lora = {
+                "rank": self.lora_config.r,
+                "alpha": self.lora_config.lora_alpha,
+                "target_modules": sorted(self.lora_config.target_modules),
+                "weights": LORA_WEIGHT_NAME,
+            }
+        last = {}
+        for entry in self.state.log_history:
+            last.update(
+                {k: v for k, v in entry.items() if k.startswith(("rewards/", "eval_rewards/", "loss", "eval_loss"))}
+            )
+        video = self.denoiser_type == "cogvideox"
+        card = render_mpo_model_card(
+            model_name=model_name or os.path.basename(os.path.abspath(output_dir or self.args.output_dir)),
+            base_model=self.base_model_name,
+            hub_model_id=self.args.hub_model_id,
+            output_dir=output_dir or self.args.output_dir,
+            dataset_name=dataset_name or self.dataset_name,
+            hyperparameters=hp,
+            lora=lora,
+            rule_level=self.args.pair_granularity if self.args.pair_rule == "mpo" else "plain DPO (total gap)",
+            training_metrics={**last, "global_step": self.state.global_step} if self.state.global_step else None,
+            tags=[*self._tag_names, *(tags or [])] + ([] if video else ["stable-diffusion", "text-to-image"]),
+            pipeline_tag="text-to-video" if video else "text-to-image",
+            summary=None
+            if video
+            else f"A {'LoRA adapter' if self.is_lora else 'fine-tune'} of the UNet of `{self.base_model_name}` trained with MPO (Diffusion-DPO on VisionReward-dominating pairs).",
+            usage=None
+            if video
+            else _sd_usage(
+                self.base_model_name, self.args.hub_model_id or output_dir or self.args.output_dir, self.is_lora
+            ),
+            validate=False,
+        )
+        card.save(os.path.join(output_dir or self.args.output_dir, "README.md"))
+
+
+def _sd_usage(base: str | None, model_id: str, lora: bool) -> str:
+    base = base or "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    if lora:
+        return (
+            "from diffusers import DiffusionPipeline\n\n"
+            f'pipe = DiffusionPipeline.from_pretrained("{base}").to("cuda")\n'
+            f'pipe.load_lora_weights("{model_id}")\n'
+            'image = pipe("a panda playing a guitar").images[0]'
+        )
+    return (
+        "from diffusers import DiffusionPipeline, UNet2DConditionModel\n\n"
+        f'unet = UNet2DConditionModel.from_pretrained("{model_id}")\n'
+        f'pipe = DiffusionPipeline.from_pretrained("{base}", unet=unet).to("cuda")'
+    )
