@@ -41,5 +41,7 @@ def run(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer,
         overwrite=args.overwrite,
     )
-    print(f"wrote {out} (load it with trl_vision_reward.reward.cogvlm2.CogVLM2ForConditionalGeneration.from_pretrained)")
+    print(
+        f"wrote {out} (load it with trl_vision_reward.reward.cogvlm2.CogVLM2ForConditionalGeneration.from_pretrained)"
+    )
     return 0
