@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from diffusers_cogvideox._cli import run_subcommands
 
 COMMANDS = {
@@ -17,13 +19,18 @@ COMMANDS = {
     "convert": ("datasets_scripts.commands.convert", "Convert Pick-a-Pic v2 / HPDv2 / ImageRewardDB records to pairs."),
     "publish": ("datasets_scripts.commands.publish", "Push a dataset folder (Parquet + card) to the Hub."),
     "quickstart": (
-        "datasets_scripts.quickstart",
+        "datasets_scripts.quickstart.cli",
         "Run the whole loop: generate, score, pair, train MPO, regenerate, report.",
     ),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["quickstart"]:  # its flags are generated from its config dataclass, so it parses its own
+        from datasets_scripts.quickstart.cli import main as quickstart
+
+        return quickstart(argv[1:], prog="vr-datasets quickstart")
     return run_subcommands("vr-datasets", __doc__, COMMANDS, argv)
 
 

@@ -71,3 +71,42 @@ def test_full_size_defaults_follow_the_paper():
 def test_svg_bar_chart_draws_one_bar_per_value():
     svg = svg_bar_chart(["a", "b"], {"before": [1.0, -0.5], "after": [0.5, 0.25]}, "t")
     assert svg.startswith("<svg") and svg.count("<rect") == 4 + 2  # bars + legend swatches
+
+
+def test_every_config_field_is_a_flag_of_both_entry_points():
+    from dataclasses import fields
+
+    from datasets_scripts.quickstart.cli import config_from_args, make_parser
+
+    args = make_parser().parse_args(
+        ["--out", "o", "--samples-per-prompt", "2", "--pair_scores", "soft", "--prompts", "a cat", "a dog"]
+    )
+    config = config_from_args(args)
+    assert (config.out, config.samples_per_prompt, config.pair_scores, config.prompts) == (
+        "o",
+        2,
+        "soft",
+        ["a cat", "a dog"],
+    )
+    assert config_from_args(make_parser().parse_args(["--no-progress"])).progress is False
+    help_text = make_parser().format_help()
+    for f in fields(QuickstartConfig):
+        assert f"--{f.name}" in help_text, f.name
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["--pair_granularity", "pixel"])
+
+
+def test_prompt_files_are_read_and_a_missing_one_is_refused(tmp_path, capsys):
+    from datasets_scripts.quickstart.cli import expand_prompts, main
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red ball\n\na cat\n")
+    assert expand_prompts([str(prompts), "a dog"]) == ["a red ball", "a cat", "a dog"]
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--prompts", str(tmp_path / "missing.txt")]) == 2
+    assert "missing.txt: no such file" in capsys.readouterr().err
+    from datasets_scripts.cli import main as vr_datasets
+
+    assert vr_datasets(["quickstart", "--out", str(out), "--prompts", str(tmp_path / "missing.txt")]) == 2
+    assert "missing.txt: no such file" in capsys.readouterr().err
+    assert not out.exists()  # refused before the first write
