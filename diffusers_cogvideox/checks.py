@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,18 +101,24 @@ def check_unique_files(paths: Sequence[str | os.PathLike], what: str = "input fi
     return [Path(p) for p in paths]
 
 
-def check_prompt_length(prompt: str, tokenizer: Any, max_tokens: int, what: str = "prompt") -> int:
+def check_prompt_length(
+    prompt: str, tokenizer: Any, max_tokens: int, what: str = "prompt", truncates: bool = False
+) -> int:
     """The prompt's token count, refusing one longer than ``max_tokens`` before any model runs.
 
     A prompt far beyond the model's context (a pasted file) would otherwise tokenize and run for minutes; the
-    character count is checked first so such a prompt is never tokenized at all.
+    character count is checked first so such a prompt is never tokenized at all. ``truncates``: the model is
+    defined to read only the first ``max_tokens`` (CogVideoX's T5 prompt), so a longer prompt is used with a
+    warning naming both numbers instead of refused.
     """
     if len(prompt) > 16 * max_tokens:  # no tokenizer makes fewer tokens than bytes / 16 of ordinary text
         raise UsageError(
             f"{what} has {len(prompt)} characters, far more than the {max_tokens} tokens the model reads; shorten it"
         )
     count = len(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-    if count > max_tokens:
+    if count > max_tokens and truncates:
+        warnings.warn(f"{what} is {count} tokens long; the model reads only the first {max_tokens}", stacklevel=2)
+    elif count > max_tokens:
         raise UsageError(f"{what} is {count} tokens long; the model reads at most {max_tokens}; shorten it")
     return count
 

@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str = "vr-quickstart") -> int:
-    return run(make_parser(prog=prog).parse_args(argv))
+    from diffusers_cogvideox._cli import run_cli
+
+    return run_cli(prog, lambda argv: run(make_parser(prog=prog).parse_args(argv)), argv)
 
 
 if __name__ == "__main__":

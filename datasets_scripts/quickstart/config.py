@@ -29,7 +29,7 @@ def _f(default: Any, help_text: str) -> Any:
 class QuickstartConfig:
     """Every knob of the quickstart. ``None`` fields take the tiny or full-size default (see :meth:`resolved`)."""
 
-    out: str = _f("outputs/quickstart", "output folder (recreated on every run)")
+    out: str = _f("outputs/quickstart", "output folder (each run replaces only what an earlier quickstart wrote)")
     model: str | None = _f(None, "CogVideoX folder or repo id (default: tiny random weights)")
     scorer: str | None = _f(None, "VisionReward video folder or repo id (default: tiny random weights)")
     prompts: list[str] = field(

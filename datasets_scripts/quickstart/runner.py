@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -198,7 +197,7 @@ class Quickstart:
 
     # ---------------------------------------------------------------- driver
     def run(self) -> bool:
-        _prepare_out(self.out)
+        self.folder = _prepare_out(self.out, inputs=[self.config.model, self.config.scorer])
         ok = True
         for name in STAGES:
             result = self.results[name]
@@ -217,19 +216,25 @@ class Quickstart:
                 ok = False
                 if name == "report":
                     raise
+            finally:
+                self.folder.record_new()  # what the stage wrote is the quickstart's: the next run may replace it
             result.seconds = time.perf_counter() - start
             print(f"   {result.status} in {result.seconds:.1f}s", flush=True)
         from .report import write_report
 
         write_report(self)  # final timings
+        self.folder.record_new()
         return ok
 
 
-def _prepare_out(out: Path) -> None:
-    """Start from a clean output folder, refusing to delete a folder that is not a quickstart output."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / "report.json").exists() and not (out / "1_generate_score").exists():
-            raise FileExistsError(f"{out} exists and is not a quickstart output folder; choose another --out")
-        for child in out.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+def _prepare_out(out: Path, inputs=()):
+    """Claim ``out``, replacing only what an earlier quickstart run wrote there (the folder is recreated on every
+    run); a folder with files the quickstart did not write, or holding one of the ``inputs``, is refused."""
+    from diffusers_cogvideox.outputs import OutputFolder
+
+    return OutputFolder.claim(
+        out, "vr-quickstart", inputs=inputs, overwrite=True, reserved=[*STAGE_FOLDERS, "report.*"]
+    )
+
+
+STAGE_FOLDERS = ("1_generate_score", "2_pairs", "3_mpo", "4_regenerate")

@@ -10,6 +10,10 @@ import argparse
 import os
 import time
 
+from ..checks import check_prompt_length, float_range, int_range, positive_int
+from ..errors import UsageError
+from ..outputs import atomic_path, check_output_file
+
 DEFAULT_PROMPT = "A panda playing a guitar in a bamboo forest, cinematic lighting"
 TINY_PROMPT = "a panda playing"  # within the tiny T5's 16 tokens
 TINY_VARIANTS = {"t2v": "2b", "v2v": "2b", "i2v": "1.5-5b-i2v"}
@@ -26,19 +30,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--image", default=None, help="image-to-video: the first frame (needs an I2V model)")
     parser.add_argument("--video", default=None, help="video-to-video: the input clip")
-    parser.add_argument("--strength", type=float, default=0.8, help="video-to-video: how far to noise the input (0, 1]")
+    parser.add_argument(
+        "--strength",
+        type=float_range(0, 1, low_open=True),
+        default=0.8,
+        help="video-to-video: how far to noise the input (0, 1]",
+    )
     parser.add_argument(
         "--num-frames",
-        type=int,
+        type=positive_int,
         default=None,
         help="1.0: 8k+1 up to 49 (default 49); 1.5: 16k+1 up to 161 (default 81); V2V: frames taken from the input",
     )
-    parser.add_argument("--height", type=int, default=None, help="default 480 (1.0) or 768 (1.5)")
-    parser.add_argument("--width", type=int, default=None, help="default 720 (1.0) or 1360 (1.5)")
+    parser.add_argument("--height", type=positive_int, default=None, help="default 480 (1.0) or 768 (1.5)")
+    parser.add_argument("--width", type=positive_int, default=None, help="default 720 (1.0) or 1360 (1.5)")
     parser.add_argument(
-        "--steps", type=int, default=None, help=f"denoising steps (default 50; {TINY_STEPS} for the tiny default)"
+        "--steps",
+        type=positive_int,
+        default=None,
+        help=f"denoising steps (default 50; {TINY_STEPS} for the tiny default)",
     )
-    parser.add_argument("--guidance-scale", type=float, default=6.0)
+    parser.add_argument("--guidance-scale", type=float_range(0), default=6.0, help="a finite number >= 0 (default 6)")
     parser.add_argument(
         "--dynamic-cfg", action="store_true", help="anneal the guidance scale (cosine schedule of the official code)"
     )
@@ -53,9 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
-        "--num-videos", type=int, default=1, help="videos to generate; the 2nd onwards go to OUT_1.mp4, ..."
+        "--num-videos", type=positive_int, default=1, help="videos to generate; the 2nd onwards go to OUT_1.mp4, ..."
     )
-    parser.add_argument("--fps", type=int, default=None, help="default 8 (1.0) or 16 (1.5)")
+    parser.add_argument("--fps", type=int_range(1, 240), default=None, help="default 8 (1.0) or 16 (1.5)")
     parser.add_argument(
         "--dtype",
         choices=["auto", "float32", "float16", "bfloat16"],
@@ -70,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae-slicing", action="store_true")
     parser.add_argument(
         "--step-cache",
-        type=float,
+        type=float_range(0, low_open=True),
         default=None,
         metavar="THRESHOLD",
         help="TeaCache-style step caching with this threshold (e.g. 0.1)",
@@ -78,13 +90,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lora", default=None, help="LoRA weights (folder, file or Hub repo) to load into the transformer"
     )
-    parser.add_argument("--lora-scale", type=float, default=1.0)
+    parser.add_argument("--lora-scale", type=float_range(), default=1.0)
     parser.add_argument("--out", default="outputs/clip.mp4", help="output mp4 path")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
 def _kind(args) -> str:
     if args.image and args.video:
-        raise SystemExit("cogvideox generate: pass --image or --video, not both")
+        raise UsageError("pass --image or --video, not both")
     return "i2v" if args.image else "v2v" if args.video else "t2v"
 
 
@@ -150,8 +163,8 @@ def conditioning_input(args, kind: str, rules):
         frames = load_video(args.video)
         wanted = args.num_frames or max([n for n in rules.frame_counts if n <= len(frames)], default=0)
         if wanted == 0 or wanted > len(frames):
-            raise SystemExit(
-                f"cogvideox generate: {args.video} has {len(frames)} frames; CogVideoX {rules.version} needs "
+            raise UsageError(
+                f"{args.video} has {len(frames)} frames; CogVideoX {rules.version} needs "
                 f"{rules.frame_step}*k+1 ({rules.frame_counts[0]}, ...) frames"
             )
         if wanted < len(frames):
@@ -160,19 +173,45 @@ def conditioning_input(args, kind: str, rules):
     return {}
 
 
+def output_paths(args) -> list[str]:
+    """The mp4 files this run writes, checked before any work (not an input; replaced only with --overwrite)."""
+    root, ext = os.path.splitext(args.out)
+    paths = [args.out if i == 0 else f"{root}_{i}{ext or '.mp4'}" for i in range(args.num_videos)]
+    for path in paths:
+        check_output_file(path, inputs=[args.image, args.video], overwrite=args.overwrite, suffixes=(".mp4",))
+    return paths
+
+
+def verify_video(path, num_frames: int) -> None:
+    """Read the written file back: an mp4 that does not hold every frame is an error, not ``wrote ...``."""
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(os.fspath(path), format="FFMPEG") as reader:
+        found = reader.count_frames()
+    if found != num_frames:
+        raise OSError(f"the video written to {path} holds {found} frames, not {num_frames}")
+
+
 def run(args) -> int:
+    import numpy as np
     import torch
 
     from diffusers_cogvideox.video_io import export_to_video
 
     kind = _kind(args)
+    paths = output_paths(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe = load_pipeline(args, kind, device)
     configure(pipe, args, device)
     rules = pipe.variant_rules
+    prompt = args.prompt or (TINY_PROMPT if args.model is None else DEFAULT_PROMPT)
+    max_tokens = pipe.transformer.config.max_text_seq_length
+    check_prompt_length(prompt, pipe.tokenizer, max_tokens, truncates=True)  # said, not silently cut
+    if args.negative_prompt:
+        check_prompt_length(args.negative_prompt, pipe.tokenizer, max_tokens, what="negative prompt", truncates=True)
     steps = args.steps or (TINY_STEPS if args.model is None else 50)
     call = dict(
-        prompt=args.prompt or (TINY_PROMPT if args.model is None else DEFAULT_PROMPT),
+        prompt=prompt,
         negative_prompt=args.negative_prompt,
         height=args.height,
         width=args.width,
@@ -191,11 +230,15 @@ def run(args) -> int:
     videos = pipe(**call).frames
     seconds = time.perf_counter() - started
     fps = args.fps or (16 if rules.version == "1.5" else 8)
-    root, ext = os.path.splitext(args.out)
-    for i, video in enumerate(videos):
-        path = args.out if i == 0 else f"{root}_{i}{ext or '.mp4'}"
-        export_to_video(video, path, fps=fps)
+    for path, video in zip(paths, videos):
         num_frames, height, width = video.shape[:3]
+        if not np.isfinite(video).all():
+            raise UsageError(
+                f"the pipeline returned NaN or infinite pixels for {path} (try --dtype float32 or a smaller "
+                "--guidance-scale); nothing was written"
+            )
+        with atomic_path(path, verify=lambda tmp, n=num_frames: verify_video(tmp, n)) as tmp:
+            export_to_video(video, tmp, fps=fps)
         print(f"wrote {path}: {num_frames} frames, {width}x{height}, {fps} fps ({seconds:.1f} s generating)")
     return 0
 

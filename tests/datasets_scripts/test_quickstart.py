@@ -55,7 +55,7 @@ def test_quickstart_runs_every_stage_and_writes_the_report(tmp_path):
 
 def test_quickstart_refuses_to_wipe_a_foreign_folder(tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a quickstart output folder"):
+    with pytest.raises(FileExistsError, match="holds no manifest"):
         Quickstart(QuickstartConfig(out=str(tmp_path))).run()
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 

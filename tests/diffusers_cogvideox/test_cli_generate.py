@@ -7,6 +7,7 @@ import PIL.Image
 import pytest
 
 from diffusers_cogvideox import cli
+from diffusers_cogvideox.errors import UsageError
 from diffusers_cogvideox.tiny import save_tiny_hub_folder
 from diffusers_cogvideox.video_io import export_to_video, load_video
 
@@ -62,7 +63,7 @@ def test_video_to_video_takes_the_longest_valid_prefix(tmp_path, capsys):
 def test_too_short_video_is_refused(tmp_path):
     source = tmp_path / "in.mp4"
     export_to_video(np.zeros((5, 32, 32, 3)), source)
-    with pytest.raises(SystemExit, match="has 5 frames; CogVideoX 1.0 needs 8\\*k\\+1"):
+    with pytest.raises(UsageError, match="has 5 frames; CogVideoX 1.0 needs 8\\*k\\+1"):
         cli.main(["generate", "--video", str(source), "--out", str(tmp_path / "x.mp4"), *FAST])
 
 
@@ -74,5 +75,5 @@ def test_bad_frame_count_is_a_clear_error(tmp_path):
 
 
 def test_image_and_video_together_are_refused(tmp_path):
-    with pytest.raises(SystemExit, match="not both"):
+    with pytest.raises(UsageError, match="not both"):
         cli.main(["generate", "--image", "a.png", "--video", "b.mp4", "--out", str(tmp_path / "x.mp4")])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from diffusers_cogvideox.checks import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="image or video files to score")
@@ -30,12 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="batched: one media encoding for all questions (default); naive: one forward per question; "
         "official: one greedy generate per question (the released scripts)",
     )
-    parser.add_argument("--max-frames", type=int, default=None, help="video frames kept (one per second; default 24)")
-    parser.add_argument("--question-batch-size", type=int, default=None, help="questions per batched pass")
+    parser.add_argument(
+        "--max-frames", type=positive_int, default=None, help="video frames kept (one per second; default 24)"
+    )
+    parser.add_argument("--question-batch-size", type=positive_int, default=None, help="questions per batched pass")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--json", dest="json_path", default="vision_reward_scores.json", help="JSON output file")
     parser.add_argument("--csv", dest="csv_path", default=None, help="also write one CSV row per file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json / --csv file")
 
 
 def _table(batch) -> str:
@@ -53,9 +58,15 @@ def _table(batch) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from diffusers_cogvideox.checks import check_unique_files
+    from diffusers_cogvideox.outputs import check_output_file
     from trl_vision_reward.reward.checklist import Checklist
     from trl_vision_reward.reward.scoring import VisionRewardScorer
 
+    check_unique_files(args.files, "files to score")
+    for path, flag, suffix in ((args.json_path, "--json", ".json"), (args.csv_path, "--csv", ".csv")):
+        if path is not None:  # before any model loads: never an input, never an existing file unless --overwrite
+            check_output_file(path, inputs=args.files, overwrite=args.overwrite, suffixes=(suffix,), flag=flag)
     checklist = Checklist.load(args.checklist, select=not args.full) if args.checklist else None
     if args.model is None:
         from trl_vision_reward.reward.tiny import tiny_vision_reward

@@ -29,6 +29,9 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
+from diffusers_cogvideox.checks import check_number
+from diffusers_cogvideox.outputs import atomic_path, atomic_write_text
+
 from . import scoring_rule
 from .checklist import Checklist
 from .modeling_vision_reward import VisionRewardModel, cache_argument_name, output_cache, yes_no_readout
@@ -97,9 +100,7 @@ class BatchScores:
         return {"results": [r.to_dict() for r in self.results], "failures": [asdict(f) for f in self.failures]}
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
 
     def write_csv(self, path: str | Path) -> Path:
         path = Path(path)
@@ -107,7 +108,7 @@ class BatchScores:
         fields: list[str] = []
         for row in rows:
             fields += [k for k in row if k not in fields]
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
@@ -151,6 +152,8 @@ class VisionRewardScorer:
         self.checklist = Checklist.load(checklist) if isinstance(checklist, str) else checklist
         self.processor = processor
         self.alignment_scorer = alignment_scorer
+        if question_batch_size is not None:
+            check_number("question_batch_size", question_batch_size, low=1)
         self.question_batch_size = question_batch_size
         if prefix_sharing not in ("auto", "attention", "repeat"):
             raise ValueError(f"prefix_sharing must be 'auto', 'attention' or 'repeat'; got {prefix_sharing!r}")
