@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from diffusers_cogvideox.outputs import resolve_inside
+
 from .files import probe_media, read_records, stable_hash, write_jsonl
 from .taxonomy import load_taxonomy
 
@@ -130,9 +132,11 @@ def validate_records(
         media_key = _media_field(record, modality)
         if media_key is None:
             reasons.append(f"missing column: media (one of {list(MEDIA_FIELDS[modality])})")
-        elif check_media:
-            try:
-                probe_media(media_root / record[media_key], modality)
+        else:
+            try:  # a path that leaves the media folder (absolute, '..', a symlink out) is never read or copied
+                media_path = resolve_inside(media_root, str(record[media_key]), what="media path")
+                if check_media:
+                    probe_media(media_path, modality)
             except ValueError as exc:
                 reasons.append(f"bad media: {exc}")
         annotation = record.get("annotation")
@@ -200,17 +204,25 @@ def build_visionrewarddb(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     salt: str = "",
     check_media: bool = True,
+    overwrite: bool = False,
 ) -> BuildResult:
     """Build a VisionRewardDB-layout ``DatasetDict`` from a media folder and annotations (JSON/JSONL or records).
 
     With ``out_dir`` it writes ``data/{split}-00000-of-00001.parquet`` (the ``push_to_hub`` layout, so the folder
     loads with ``load_dataset(out_dir)``), ``README.md`` (the dataset card) and ``rejects.jsonl``; with
-    ``media="external"`` it also copies the media under ``media/`` so that the relative paths resolve.
+    ``media="external"`` it also copies the media under ``media/`` so that the relative paths resolve. The folder
+    follows the output policy (:class:`diffusers_cogvideox.outputs.OutputFolder`): ``overwrite`` replaces an earlier
+    build there - its shards included, so a rebuild with other fractions leaves no stale split behind.
     """
     from datasets import Dataset, DatasetDict
 
     media_root = Path(media_root)
+    if not media_root.is_dir():
+        raise FileNotFoundError(2, "no media folder at", str(media_root))
     records = read_records(annotations) if isinstance(annotations, (str, Path)) else list(annotations)
+    folder = None
+    if out_dir is not None:  # the inputs are read; the output is checked before the long media probing
+        folder = claim_output(out_dir, overwrite, inputs=[media_root, annotations])
     valid, rejects = validate_records(records, media_root, modality, check_media=check_media)
     features = features_for(modality, media)
     media_col = modality if media == "embedded" else f"{modality}_path"
@@ -230,9 +242,18 @@ def build_visionrewarddb(
         {split: Dataset.from_list(rows, features=features) for split, rows in by_split.items() if rows}
     )
     result = BuildResult(dataset, rejects, None, media, modality, {s: len(d) for s, d in dataset.items()})
-    if out_dir is not None:
-        write_visionrewarddb(result, out_dir, media_root=media_root)
+    if folder is not None:
+        write_visionrewarddb(result, folder, media_root=media_root)
     return result
+
+
+def claim_output(out_dir: str | Path, overwrite: bool = False, inputs=()):
+    """The output folder of a build (refused when it holds someone else's files or, without ``overwrite``, an
+    earlier build)."""
+    from diffusers_cogvideox.outputs import OutputFolder
+
+    inputs = [p for p in inputs if isinstance(p, (str, Path))]
+    return OutputFolder.claim(out_dir, "vr-datasets build-vrdb", inputs=inputs, overwrite=overwrite)
 
 
 def annotation_statistics(dataset: Any, modality: str) -> list[dict[str, Any]]:
@@ -252,23 +273,27 @@ def annotation_statistics(dataset: Any, modality: str) -> list[dict[str, Any]]:
     return stats
 
 
-def write_visionrewarddb(result: BuildResult, out_dir: str | Path, *, media_root: str | Path | None = None) -> Path:
-    """Write the shards, card and rejects of a build to ``out_dir`` (see :func:`build_visionrewarddb`)."""
+def write_visionrewarddb(
+    result: BuildResult, out_dir: str | Path | Any, *, media_root: str | Path | None = None, overwrite: bool = False
+) -> Path:
+    """Write the shards, card and rejects of a build to ``out_dir`` (a path, or an ``OutputFolder`` already
+    claimed; see :func:`build_visionrewarddb`)."""
     import shutil
 
+    from diffusers_cogvideox.outputs import OutputFolder
     from hub_cards.dataset_cards import render_visionrewarddb_card
 
-    out_dir = Path(out_dir)
-    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    folder = out_dir if isinstance(out_dir, OutputFolder) else claim_output(out_dir, overwrite, inputs=[media_root])
+    out_dir = folder.root
     for split, ds in result.dataset.items():
-        write_parquet(ds, out_dir / "data" / f"{split}-00000-of-00001.parquet")
+        write_parquet(ds, folder.path(f"data/{split}-00000-of-00001.parquet"))
     if result.media == "external" and media_root is not None:
         for ds in result.dataset.values():
             for rel in ds[f"{result.modality}_path"]:
-                target = out_dir / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(Path(media_root) / rel.removeprefix("media/"), target)
-    write_jsonl(out_dir / "rejects.jsonl", result.rejects)
+                source = resolve_inside(media_root, rel.removeprefix("media/"), what="media path")
+                with folder.atomic(resolve_inside(out_dir, rel).relative_to(out_dir).as_posix()) as tmp:
+                    shutil.copy2(source, tmp)
+    write_jsonl(folder.path("rejects.jsonl"), result.rejects)
     card = render_visionrewarddb_card(
         modality=result.modality,
         split_sizes=result.split_sizes,
@@ -283,7 +308,8 @@ def write_visionrewarddb(result: BuildResult, out_dir: str | Path, *, media_root
             for s in annotation_statistics(result.dataset, result.modality)
         ],
     )
-    card.save(out_dir / "README.md")
+    with folder.atomic("README.md") as tmp:
+        card.save(tmp)
     result.out_dir = out_dir
     return out_dir
 

@@ -61,3 +61,13 @@ def portable_path(path: str | os.PathLike | None, base: str | os.PathLike | None
         if resolved == base_resolved or base_resolved in resolved.parents:
             return resolved.relative_to(base_resolved).as_posix() or "."
     return resolved.name
+
+
+def redacted_copy(obj: Any) -> Any:
+    """A shallow copy of ``obj`` (e.g. ``TrainingArguments``) whose secret attributes are None, for saving."""
+    import copy
+
+    clone = copy.copy(obj)
+    for name in secret_fields(obj):
+        object.__setattr__(clone, name, None)
+    return clone

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from diffusers_cogvideox.checks import float_range
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-dir", required=True, help="folder the annotations' file names are relative to")
@@ -16,8 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="embedded",
         help="embed media bytes in the Parquet shards, or keep relative paths and copy the files",
     )
-    parser.add_argument("--fractions", type=float, nargs=3, default=[0.9, 0.05, 0.05], metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument(
+        "--fractions", type=float_range(0, 1), nargs=3, default=[0.9, 0.05, 0.05], metavar=("TRAIN", "VAL", "TEST")
+    )
     parser.add_argument("--salt", default="", help="changes the hash-based split assignment (default: none)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier build in --out (only the files it wrote)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         media=args.media,
         fractions=args.fractions,
         salt=args.salt,
+        overwrite=args.overwrite,
     )
     print(f"wrote {sum(result.split_sizes.values())} rows {result.split_sizes} to {args.out}")
     if result.rejects:
