@@ -18,6 +18,12 @@ COMMANDS = {
     "pairs": ("datasets_scripts.commands.pairs", "Mine MPO preference pairs from scored samples."),
     "convert": ("datasets_scripts.commands.convert", "Convert Pick-a-Pic v2 / HPDv2 / ImageRewardDB records to pairs."),
     "publish": ("datasets_scripts.commands.publish", "Push a dataset folder (Parquet + card) to the Hub."),
+    "split": ("datasets_scripts.commands.split", "Cut long raw videos into clips of the model's frame count by scene."),
+    "filter": (
+        "datasets_scripts.commands.filter",
+        "Score clips (motion, stills, cuts, blur, text, aesthetic, negative labels), then apply thresholds.",
+    ),
+    "caption": ("datasets_scripts.commands.caption", "Caption clips (CogVLM2-Caption recipe) into the SFT dataset."),
     "quickstart": (
         "datasets_scripts.quickstart.cli",
         "Run the whole loop: generate, score, pair, train MPO, regenerate, report.",

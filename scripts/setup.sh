@@ -14,6 +14,6 @@ stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
   python -c "import torch" 2>/dev/null || python -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
-  python -m pip install --quiet -e ".[test,spaces]"
+  python -m pip install --quiet -e ".[test,spaces,video]"
   touch "$stamp"
 fi
