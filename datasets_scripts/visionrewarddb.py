@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from diffusers_cogvideox.errors import UsageError
 from diffusers_cogvideox.outputs import resolve_inside
 
 from .files import probe_media, read_records, stable_hash, write_jsonl
@@ -224,6 +225,9 @@ def build_visionrewarddb(
     if out_dir is not None:  # the inputs are read; the output is checked before the long media probing
         folder = claim_output(out_dir, overwrite, inputs=[media_root, annotations])
     valid, rejects = validate_records(records, media_root, modality, check_media=check_media)
+    if not valid:
+        reasons = Counter(r["reason"] for r in rejects).most_common(3)
+        raise UsageError(f"no valid row among {len(records)} (most common reasons: {reasons}); nothing was written")
     features = features_for(modality, media)
     media_col = modality if media == "embedded" else f"{modality}_path"
     by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
