@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from trl_vision_reward.records import ScoredSample, scored_samples_features_of
+
 from .files import append_jsonl, iter_jsonl_tolerant, stable_hash, write_jsonl
 
 SHARDS_DIR = "shards"
@@ -127,20 +129,23 @@ def _score_one_prompt(item: PromptItem, sampler: Sampler, scorer: Scorer, out_di
             "stage": stage,
             "reason": f"{type(exc).__name__}: {exc}",
         }
-    records = [
-        {
-            "id": f"{item.prompt_id}-{k}",
-            "prompt_id": item.prompt_id,
-            "prompt_index": item.index,
-            "prompt": item.prompt,
-            "sample_index": k,
-            "seed": seed,
-            "media": path.as_posix(),
-            "checklist_id": getattr(scorer, "checklist_id", "unknown"),
-            **score,
-        }
-        for k, (path, score) in enumerate(zip(paths, scores))
-    ]
+    try:
+        records = [
+            ScoredSample(
+                id=f"{item.prompt_id}-{k}",
+                prompt_id=item.prompt_id,
+                prompt_index=item.index,
+                prompt=item.prompt,
+                sample_index=k,
+                seed=seed,
+                media=path.as_posix(),
+                checklist_id=getattr(scorer, "checklist_id", "unknown"),
+                **score,
+            ).to_row()
+            for k, (path, score) in enumerate(zip(paths, scores))
+        ]
+    except (TypeError, ValueError) as exc:  # the scorer's dicts do not fit the record
+        return None, {"prompt_id": item.prompt_id, "prompt": item.prompt, "stage": "score", "reason": str(exc)}
     return records, None
 
 
@@ -221,41 +226,9 @@ def pending_rejects(out_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def scored_features(records: Sequence[dict[str, Any]], modality: str = "video", embed_media: bool = True):
-    """``datasets.Features`` of scored samples (score structs keyed by the checklist's names)."""
-    from datasets import Features, Image, List, Value, Video
-
-    first = records[0]
-    media = {"image": Image(), "video": Video(decode=False)}[modality]
-    features = {
-        "id": Value("string"),
-        "prompt_id": Value("string"),
-        "prompt_index": Value("int64"),
-        "prompt": Value("string"),
-        "sample_index": Value("int64"),
-        "seed": Value("int64"),
-        "media": Value("string"),
-        "checklist_id": Value("string"),
-        "probabilities": List(Value("float32")),
-        "answers": List(Value("bool")),
-        "question_scores": List(Value("float32")),
-        "dimension_scores": {k: Value("float32") for k in first["dimension_scores"]},
-        "sub_dimension_scores": {k: Value("float32") for k in first.get("sub_dimension_scores", {})},
-        "total": Value("float32"),
-    }
-    # optional soft (P(yes)-based) variants, present when the scorer reports them
-    if "soft_total" in first:
-        features["soft_question_scores"] = List(Value("float32"))
-        features["soft_dimension_scores"] = {k: Value("float32") for k in first["soft_dimension_scores"]}
-        features["soft_sub_dimension_scores"] = {
-            k: Value("float32") for k in first.get("soft_sub_dimension_scores", {})
-        }
-        features["soft_total"] = Value("float32")
-    for key in ("sub_dimension_scores", "soft_sub_dimension_scores"):
-        if key in features and not features[key]:
-            del features[key]
-    if embed_media:
-        features[modality] = media
-    return Features(features)
+    """``datasets.Features`` of scored samples (:func:`trl_vision_reward.records.scored_sample_features`)."""
+    samples = [ScoredSample.from_row(r) for r in records]
+    return scored_samples_features_of(samples, modality if embed_media else None)
 
 
 def scored_dataset(out_dir: str | Path, modality: str = "video", embed_media: bool = True):
@@ -268,15 +241,13 @@ def scored_dataset(out_dir: str | Path, modality: str = "video", embed_media: bo
         raise ValueError(
             f"no scored samples in {out_dir.name!r}: run the job first (or every prompt failed; see rejects)"
         )
-    features = scored_features(records, modality, embed_media)
+    samples = [ScoredSample.from_row(r) for r in records]
+    features = scored_samples_features_of(samples, modality if embed_media else None)
     rows = []
-    for r in records:
-        row = {k: r.get(k) for k in features if k != modality}
-        missing = [k for k, v in row.items() if v is None and k in ("total", "dimension_scores", "probabilities")]
-        if missing:
-            raise ValueError(f"scored sample {r.get('id')!r} lacks {missing}")
+    for sample in samples:
+        row = sample.to_row()
         if embed_media:
-            row[modality] = str(out_dir / r["media"])
+            row[modality] = str(out_dir / sample.media)
         rows.append(row)
     return Dataset.from_list(rows, features=features)
 

@@ -4,10 +4,11 @@ Pair mining itself is :func:`trl_vision_reward.mpo.pairs.mine_pairs` (one rule, 
 scored-samples records, turns its pairs into a ``datasets.Dataset`` and writes Parquet plus a card that states the
 rule, the threshold and what happened to every candidate pair.
 
-Pair columns: ``prompt``, ``chosen``/``rejected`` (media paths; absolute in memory so the trainer can open them,
-relative to the scored-samples folder in the written Parquet), both samples' totals and dimension scores, ``total_gap``,
-``dominating``, and the rule (``rule``, ``granularity``, ``min_total_gap``). The written Parquet also embeds the two
-media files (``chosen_video``/``rejected_video`` or ``chosen_image``/``rejected_image``) so it is self-contained.
+Pair rows are :class:`trl_vision_reward.records.PreferencePair` (defined once, read by ``mpo-train``): ``chosen`` /
+``rejected`` are the samples' media paths relative to the dataset folder, and the media themselves are embedded
+(``chosen_video`` / ``rejected_video``, or ``*_image``): in memory they point at the scored folder's files, in the
+written Parquet they hold the bytes, so the pairs folder is self-contained. Every row carries the rule that admitted
+it (``rule``, ``granularity``, ``min_total_gap``, ``scores``).
 """
 
 from __future__ import annotations
@@ -20,29 +21,21 @@ from .files import write_jsonl
 
 
 def load_scored(source: str | Path | Sequence[Mapping[str, Any]] | Any) -> tuple[list[dict[str, Any]], Path | None]:
-    """Scored-sample records from a job folder, a Parquet folder/file, a ``datasets.Dataset`` or a list of dicts."""
+    """Scored-sample records from a job folder, a Parquet folder/file, a ``datasets.Dataset`` or a list of dicts,
+    and the dataset folder their media paths are relative to (None in memory). Embedded media are kept."""
+    from trl_vision_reward.records import load_records
+
     from .generate_and_score import SHARDS_DIR, load_scored_records
 
     if isinstance(source, (str, Path)):
         path = Path(source)
         if (path / SHARDS_DIR).is_dir():
             return load_scored_records(path), path
-        from datasets import load_dataset
-
-        files = [str(p) for p in sorted(path.glob("data/*.parquet"))] if path.is_dir() else [str(path)]
-        if not files:
-            raise ValueError(
-                f"{path.name!r} holds neither a generate-and-score job (shards/) nor Parquet files (data/)"
-            )
-        ds = load_dataset("parquet", data_files=files, split="train")
-        return [_drop_media(r) for r in ds], path if path.is_dir() else path.parent
+        rows, root = load_records(path, what="scored samples (a generate-score job's shards/ or data/*.parquet)")
+        return rows.to_list(), root
     if hasattr(source, "column_names"):
-        return [_drop_media(r) for r in source], None
+        return [dict(r) for r in source], None
     return [dict(r) for r in source], None
-
-
-def _drop_media(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in ("video", "image")}
 
 
 SCORE_FIELDS = ("total", "dimension_scores", "sub_dimension_scores", "question_scores")
@@ -76,31 +69,51 @@ def build_pairs(
     *,
     scores: str = "official",
     media_root: str | Path | None = None,
+    modality: str = "video",
 ):
-    """Mine pairs from scored samples; returns ``(datasets.Dataset, MiningStats)``.
+    """Mine pairs from scored samples; returns ``(datasets.Dataset of PreferencePair rows, MiningStats)``.
 
     ``rule`` is a :class:`trl_vision_reward.mpo.pairs.PairRule` (default: the paper's MPO rule at dimension level,
-    total gap >= 0.6); ``scores`` picks official or soft scores (see :func:`with_scores`). ``chosen``/``rejected``
-    are resolved against ``media_root`` (default: the scored folder).
+    total gap >= 0.6); ``scores`` picks official or soft scores (see :func:`with_scores`). The media columns point at
+    the samples' media under ``media_root`` (default: the scored folder) or carry their embedded bytes.
     """
     from datasets import Dataset
 
-    from trl_vision_reward.mpo.pairs import PairRule, mine_pairs
+    from trl_vision_reward.mpo.pairs import PairRule, mine_pairs, sample_id
+    from trl_vision_reward.records import PreferencePair, media_source, preference_pairs_features_of
 
     records, folder = load_scored(scored)
-    records = with_scores(records, scores)
-    rule = rule or PairRule.paper("mpo", "dimension")
-    pairs, stats = mine_pairs(records, rule)
+    by_id = {sample_id(r, i): r for i, r in enumerate(records)}
+    mined, stats = mine_pairs(with_scores(records, scores), rule or PairRule.paper("mpo", "dimension"))
     stats.rule["scores"] = scores
-    root = Path(media_root) if media_root is not None else folder
-    for pair in pairs:
-        for side in ("chosen", "rejected"):
-            pair[f"{side}_media"] = pair[side]
-            if root is not None:
-                pair[side] = str(root / pair[side])
-    if not pairs:
+    if not mined:
         return Dataset.from_dict({}), stats
-    return Dataset.from_list(pairs), stats
+    root = Path(media_root) if media_root is not None else folder
+    pairs = [PreferencePair(**pair, scores=scores) for pair in mined]
+    rows = [p.to_row() for p in pairs]
+    with_media = all(_has_media(by_id[p.chosen_id], root) and _has_media(by_id[p.rejected_id], root) for p in pairs)
+    if with_media:
+        for pair, row in zip(pairs, rows):
+            for side, ident in (("chosen", pair.chosen_id), ("rejected", pair.rejected_id)):
+                source = media_source(by_id[ident], "media", root)
+                row[f"{side}_{modality}"] = (
+                    {"bytes": source, "path": Path(getattr(pair, side)).name}
+                    if isinstance(source, bytes)
+                    else {"bytes": None, "path": str(source)}
+                )
+    return Dataset.from_list(
+        rows, features=preference_pairs_features_of(pairs, modality if with_media else None)
+    ), stats
+
+
+def _has_media(record: Mapping[str, Any], root: Path | None) -> bool:
+    from trl_vision_reward.records import RecordError, media_source
+
+    try:
+        media_source(record, "media", root)
+    except (RecordError, FileNotFoundError):
+        return False
+    return True
 
 
 def per_dimension_margins(pairs: Any) -> list[dict[str, Any]]:
@@ -129,10 +142,9 @@ def write_pairs(
     random_data: bool = False,
     embed_media: bool = True,
 ) -> Path:
-    """Write ``data/train-00000-of-00001.parquet`` (media embedded), ``stats.json`` and ``README.md``."""
+    """Write ``data/train-00000-of-00001.parquet`` (media embedded; else copied under ``out_dir``), ``stats.json`` and
+    ``README.md``."""
     import json
-
-    from datasets import Image, Video
 
     from hub_cards.dataset_cards import render_pairs_card
 
@@ -144,16 +156,15 @@ def write_pairs(
     (out_dir / "stats.json").write_text(json.dumps(stats_dict, indent=2) + "\n", encoding="utf-8")
     if len(pairs):
         table = pairs
-        if embed_media:
-            feature = Video(decode=False) if modality == "video" else Image()
-            for side in ("chosen", "rejected"):
-                table = table.add_column(f"{side}_{modality}", list(pairs[side])).cast_column(
-                    f"{side}_{modality}", feature
-                )
-        # paths in the published table are relative to the scored-samples folder, never this machine's
-        table = table.remove_columns(["chosen", "rejected"]).rename_columns(
-            {"chosen_media": "chosen", "rejected_media": "rejected"}
-        )
+        media_columns = [f"{side}_{modality}" for side in ("chosen", "rejected")]
+        if not set(media_columns) <= set(table.column_names):
+            raise ValueError(
+                f"the pairs have no {modality} media ({media_columns}); mine them from a folder that holds the media "
+                "(or pass --modality to match it)"
+            )
+        if not embed_media:  # the media are copied beside the Parquet, where the relative paths resolve
+            _copy_media(table, modality, out_dir)
+            table = table.remove_columns(media_columns)
         write_parquet(table, out_dir / "data" / "train-00000-of-00001.parquet")
         features = table.features
     else:
@@ -187,3 +198,21 @@ def write_pairs(
     )
     card.save(out_dir / "README.md")
     return out_dir
+
+
+def _copy_media(pairs: Any, modality: str, out_dir: Path) -> None:
+    import shutil
+
+    for row in pairs:
+        for side in ("chosen", "rejected"):
+            target = out_dir / row[side]
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            media = row[f"{side}_{modality}"]
+            tmp = target.with_name(f".{target.name}.tmp")
+            if media.get("bytes"):
+                tmp.write_bytes(media["bytes"])
+            else:
+                shutil.copyfile(media["path"], tmp)
+            tmp.replace(target)

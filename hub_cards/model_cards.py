@@ -101,6 +101,24 @@ def _default_usage(base_model: str | None, model_id: str, random_weights: bool) 
     )
 
 
+def rule_sentence(pair_rule: Mapping[str, Any] | None, rule_level: str = "dimension") -> str:
+    """The method line's description of the pairs: the rule that admitted them, or the paper's when unknown."""
+    if not pair_rule:
+        return f"pairs where the chosen sample *dominates* the rejected one on every VisionReward {rule_level}"
+    gap = f"{float(pair_rule.get('min_total_gap', 0.0)):g}"
+    scores = pair_rule.get("scores") or "official"
+    on = "soft (P(yes)-based) scores" if scores == "soft" else "official (hard-answer) scores"
+    if pair_rule.get("rule") == "dpo":
+        text = f"pairs whose VisionReward totals differ by at least {gap} (the plain-DPO rule, no dominance check)"
+    else:
+        text = (
+            f"pairs where the chosen sample *dominates* the rejected one on every VisionReward "
+            f"{str(pair_rule.get('granularity', 'dimension')).replace('_', '-')} and beats its total by at least {gap}"
+        )
+    source = pair_rule.get("source")
+    return f"{text}, on {on}" + (f" ({source})" if source else "")
+
+
 def render_mpo_model_card(
     *,
     model_name: str = "CogVideoX MPO",
@@ -113,6 +131,7 @@ def render_mpo_model_card(
     lora: Mapping[str, Any] | None = None,
     pair_statistics: Mapping[str, Any] | None = None,
     rule_level: str | None = None,
+    pair_rule: Mapping[str, Any] | None = None,
     training_metrics: Mapping[str, Any] | None = None,
     eval_results: Sequence[EvalResult | Mapping[str, Any]] | Mapping[str, float] | None = None,
     eval_dataset_name: str = "evaluation prompts",
@@ -133,7 +152,9 @@ def render_mpo_model_card(
     threshold, pairs admitted/considered), ``eval_results`` VisionReward scores before/after, and anything else
     passed by keyword lands in an "Other details" table. ``base_model`` is recorded in the metadata only when it
     is a Hub repo id (local folders appear in the text). ``random_weights`` defaults to whether ``base_model``
-    is missing or names the embedded tiny default.
+    is missing or names the embedded tiny default. ``pair_rule`` is the rule that admitted the training pairs
+    (``rule``, ``granularity``, ``min_total_gap``, ``scores``, and ``source``: where it was read from), stated in
+    the card's method line.
     """
     shown_base = os.path.basename(base_model.rstrip("/")) if base_model and os.path.isabs(base_model) else base_model
     model_id = hub_model_id or output_dir or model_name
@@ -176,7 +197,7 @@ def render_mpo_model_card(
         "preference pairs.",
         random_weights=random_weights,
         base_model_link=_base_link(base_model),
-        rule_level=rule_level,
+        rule_sentence=rule_sentence(pair_rule, rule_level),
         weights_kind="LoRA adapter" if lora or "lora" in str(hp).lower() else "fine-tuned weights",
         data_line=", ".join(f"`{d}`" for d in data_ids) or "not recorded",
         hub_model_id=hub_model_id if is_repo_id(hub_model_id) else None,
@@ -343,4 +364,4 @@ def _taxonomy_rows(modality: str) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["render_mpo_model_card", "render_vision_reward_model_card", "to_eval_results"]
+__all__ = ["render_mpo_model_card", "render_vision_reward_model_card", "rule_sentence", "to_eval_results"]

@@ -1,6 +1,8 @@
 """VisionReward on the transformers API, its training, and MPO (multi-objective Diffusion-DPO) on the TRL pattern.
 
-Public names are resolved lazily so that importing the package does not import torch-heavy modules.
+Public names are resolved lazily so that importing the package does not import torch-heavy modules. Importing it also
+registers the native CogVLM2 backbones (``model_type`` ``cogvlm2`` / ``cogvlm2_video``) with the transformers Auto
+classes, deferred until transformers' Auto modules are imported (``trl_vision_reward.reward.auto_registration``).
 """
 
 from importlib import import_module
@@ -8,6 +10,9 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     # name: module (relative). Each area adds its public names here.
+    # the records on the loop's arrows (scored samples, preference pairs)
+    "ScoredSample": ".records",
+    "PreferencePair": ".records",
     # checklist, scoring rule, VisionReward model / processor / scorer
     "Checklist": ".reward.checklist",
     "Question": ".reward.checklist",
@@ -64,6 +69,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 __version__ = "0.1.0"
+
+# `cogvlm2` / `cogvlm2_video` in the transformers Auto classes; costs nothing until transformers' Auto modules load.
+import_module(".reward.auto_registration", __name__).register_auto_classes()
 
 
 def __getattr__(name: str) -> Any:

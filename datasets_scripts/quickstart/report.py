@@ -150,8 +150,8 @@ def write_report(q: Quickstart) -> Path:
             for p in list(pairs)[:4]:  # a few examples; every pair is in 2_pairs/
                 pair_rows += (
                     f'<div class="pair"><p>{_esc(p["prompt"])} - gap {p["total_gap"]:.4g}</p><div class="videos">'
-                    + _video_cell(out, f"1_generate_score/{p['chosen_media']}", "chosen")
-                    + _video_cell(out, f"1_generate_score/{p['rejected_media']}", "rejected")
+                    + _video_cell(out, f"1_generate_score/{p['chosen']}", "chosen")
+                    + _video_cell(out, f"1_generate_score/{p['rejected']}", "rejected")
                     + "</div></div>"
                 )
         pairs_html = (

@@ -120,6 +120,7 @@ class Quickstart:
 
     def stage_train_mpo(self) -> dict[str, Any]:
         from trl_vision_reward.mpo.config import MPOConfig
+        from trl_vision_reward.mpo.cli import load_pairs
         from trl_vision_reward.mpo.data import precompute_latent_pairs, text_prompt_encoder
         from trl_vision_reward.mpo.trainer import MPOTrainer
 
@@ -127,9 +128,11 @@ class Quickstart:
         pipe = self.pipeline()
         folder = self.out / "3_mpo"
         max_length = getattr(pipe.transformer.config, "max_text_seq_length", None)
+        pairs, pairs_root = load_pairs(str(self.out / "2_pairs"))  # what the pairs stage wrote, as mpo-train reads it
         pair_folder = precompute_latent_pairs(
-            self._pairs,
+            pairs,
             folder / "latents_cache",
+            media_root=pairs_root,
             vae=pipe.vae,
             encode_prompt=text_prompt_encoder(pipe.text_encoder, pipe.tokenizer, max_length),
             height=c.height,

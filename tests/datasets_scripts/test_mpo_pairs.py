@@ -9,6 +9,7 @@ from datasets_scripts.generate_and_score import load_scored_records, run_generat
 from datasets_scripts.mpo_pairs import build_pairs, with_scores, write_pairs
 from trl_vision_reward.mpo.data import MEDIA_COLUMNS, is_media_pairs
 from trl_vision_reward.mpo.pairs import PairRule, dominates, mine_pairs
+from trl_vision_reward.records import PreferencePair, admission_rule, media_source
 
 
 @pytest.fixture
@@ -27,17 +28,26 @@ def test_pairs_follow_the_rule_and_feed_the_trainer(scored_job, tmp_path):
     assert stats.candidates == 6 * 6  # C(4, 2) candidates for each of the 6 prompts
     by_media = {r["media"]: r for r in load_scored_records(scored_job)}
     for pair in pairs:
-        chosen, rejected = by_media[pair["chosen_media"]], by_media[pair["rejected_media"]]
+        chosen, rejected = by_media[pair["chosen"]], by_media[pair["rejected"]]
         assert dominates(chosen, rejected, "dimension")
         assert chosen["total"] - rejected["total"] >= 0.3
         assert chosen["prompt"] == rejected["prompt"] == pair["prompt"]
-        assert pair["chosen"] == str(scored_job / pair["chosen_media"])  # absolute in memory: the trainer opens it
+        assert (pair["chosen_id"], pair["rejected_id"]) == (chosen["id"], rejected["id"])
+        # one shape in memory and on disk: relative media path, the media itself in chosen_video
+        assert pair["chosen_video"]["path"] == str(scored_job / pair["chosen"])
+        assert (pair["rule"], pair["granularity"], pair["min_total_gap"], pair["scores"]) == (
+            "mpo",
+            "dimension",
+            0.3,
+            "official",
+        )
+    PreferencePair.from_row(pairs[0])  # every row is the record
     # the trainer's media-pair contract
     assert is_media_pairs(pairs.column_names)
     assert set(MEDIA_COLUMNS) <= set(pairs.column_names)
     # the same pairs as the pure mining function on the raw records
     expected, _ = mine_pairs(load_scored_records(scored_job), rule)
-    assert [(p["chosen"], p["rejected"]) for p in expected] == list(zip(pairs["chosen_media"], pairs["rejected_media"]))
+    assert [(p["chosen"], p["rejected"]) for p in expected] == list(zip(pairs["chosen"], pairs["rejected"]))
 
 
 def test_written_pairs_round_trip_with_embedded_media_and_card(scored_job, tmp_path):
@@ -45,7 +55,8 @@ def test_written_pairs_round_trip_with_embedded_media_and_card(scored_job, tmp_p
     out = write_pairs(pairs, stats, tmp_path / "pairs", source="job")
     ds = load_dataset("parquet", data_files=str(out / "data" / "train-00000-of-00001.parquet"), split="train")
     assert len(ds) == len(pairs)
-    assert list(ds["prompt"]) == list(pairs["prompt"]) and list(ds["chosen"]) == list(pairs["chosen_media"])
+    assert list(ds["prompt"]) == list(pairs["prompt"]) and list(ds["chosen"]) == list(pairs["chosen"])
+    assert ds.features == pairs.features  # one definition in memory and on disk
     assert not any(c.startswith("/") for c in list(ds["chosen"]) + list(ds["rejected"]))
     row = ds[0]
     assert row["chosen_video"]["bytes"] == (scored_job / row["chosen"]).read_bytes()
@@ -62,8 +73,29 @@ def test_written_pairs_round_trip_with_embedded_media_and_card(scored_job, tmp_p
         "rejected: not_dominating",
     ):
         assert text in card
-    # media pairs resolve against the scored folder for the trainer's latent precompute
     assert is_media_pairs(ds.column_names)
+    assert admission_rule(ds) == {"rule": "mpo", "granularity": "dimension", "min_total_gap": 0.3, "scores": "official"}
+
+
+def test_pairs_without_embedded_media_carry_their_files(scored_job, tmp_path):
+    pairs, stats = build_pairs(scored_job, PairRule("mpo", "dimension", min_total_gap=0.3))
+    out = write_pairs(pairs, stats, tmp_path / "pairs", embed_media=False)
+    ds = load_dataset("parquet", data_files=str(out / "data" / "train-00000-of-00001.parquet"), split="train")
+    assert "chosen_video" not in ds.column_names
+    for row in ds:  # the relative paths resolve from the pairs folder, the files equal the scored ones
+        assert (out / row["chosen"]).read_bytes() == (scored_job / row["chosen"]).read_bytes()
+        assert media_source(row, "rejected", out) == out / row["rejected"]
+
+
+def test_pairs_mined_from_a_published_scored_dataset_embed_its_media(scored_job, tmp_path, stub_sampler):
+    """A scored dataset with embedded media (as on the Hub) needs no media files: the pairs embed its bytes."""
+    from datasets_scripts.generate_and_score import collect_scored_samples
+
+    collect_scored_samples(scored_job)
+    parquet = tmp_path / "published.parquet"
+    (scored_job / "data" / "train-00000-of-00001.parquet").rename(parquet)
+    pairs, _ = build_pairs(parquet, PairRule("mpo", "dimension", min_total_gap=0.3))
+    assert len(pairs) and pairs[0]["chosen_video"]["bytes"] == (scored_job / pairs[0]["chosen"]).read_bytes()
 
 
 def test_soft_scores_are_used_when_asked():

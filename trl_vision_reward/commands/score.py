@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checklist",
         choices=["image", "video"],
         default=None,
-        help="official checklist to ask; default: the one stored with --model (or 'image' for the tiny scorer)",
+        help="official checklist to ask; default: the one stored with --model (for the tiny scorer: 'video' when "
+        "every file is a video, else 'image')",
     )
     parser.add_argument("--full", action="store_true", help="ask the full official list, not the select subset")
     parser.add_argument(
@@ -72,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         from trl_vision_reward.reward.tiny import tiny_vision_reward
 
         print("no --model given: using the embedded tiny RANDOM scorer (Qwen2-VL, random weights): scores are noise")
-        model, processor = tiny_vision_reward(args.checklist or "image", select=not args.full)
+        from trl_vision_reward.reward.processing_vision_reward import guess_modality
+
+        kinds = {guess_modality(f) for f in args.files}  # the tiny scorer asks the checklist of the files given
+        default = "video" if kinds == {"video"} else "image"
+        model, processor = tiny_vision_reward(args.checklist or default, select=not args.full)
         scorer = VisionRewardScorer(model.to(args.device), processor, question_batch_size=args.question_batch_size)
     else:
         scorer = VisionRewardScorer.from_pretrained(

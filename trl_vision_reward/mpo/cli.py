@@ -5,10 +5,11 @@ Flags or a YAML file (``--config mpo.yaml``; flags override it), TRL's ``TrlPars
     accelerate launch --config_file examples/accelerate/multi_gpu.yaml -m trl_vision_reward.mpo --config examples/mpo.yaml
     mpo-train --model_name_or_path THUDM/CogVideoX-2b --dataset_name pairs/ --output_dir cogvideox-2b-mpo --beta 500
 
-``--dataset_name`` is a pair folder (``pairs.jsonl``), a folder written by ``datasets``' ``save_to_disk``, a
-Parquet / JSON(L) file or folder, or a Hub dataset id; columns as in :mod:`trl_vision_reward.mpo.data`. Media pairs
-(``prompt``, ``chosen``, ``rejected`` paths) are encoded once with the checkpoint's VAE and text encoder into
-``--latent_cache_dir``. ``--model_name_or_path tiny`` trains the embedded tiny random CogVideoX (a smoke test: the
+``--dataset_name`` is what ``vr-datasets pairs`` wrote (the folder, its ``data/`` or a Parquet file in it), a pair
+folder (``pairs.jsonl``), a ``save_to_disk`` folder, or a Hub dataset id; columns as in
+:mod:`trl_vision_reward.mpo.data`. Media pairs are encoded once with the checkpoint's VAE and text encoder into
+``--latent_cache_dir`` (embedded media, else paths resolved from the dataset's folder), with the model's own text
+length. ``--model_name_or_path tiny`` trains the embedded tiny random CogVideoX (a smoke test: the
 weights are noise).
 """
 
@@ -48,14 +49,15 @@ class MPOScriptArguments:
         default=None, metadata={"help": "Where media pairs are encoded to (default: <output_dir>/latent_cache)."}
     )
     media_root: str | None = field(
-        default=None, metadata={"help": "Folder that relative media paths are resolved against."}
+        default=None,
+        metadata={"help": "Folder that relative media paths resolve against (default: the dataset's own folder)."},
     )
     height: int | None = field(default=None, metadata={"help": "Resize media to this height before encoding."})
     width: int | None = field(default=None, metadata={"help": "Resize media to this width before encoding."})
     num_frames: int | None = field(default=None, metadata={"help": "Use the first N video frames (CogVideoX: 8k+1)."})
     max_text_length: int | None = field(
         default=None,
-        metadata={"help": "Prompt token length for encoding (default: the tokenizer's; 226 for CogVideoX)."},
+        metadata={"help": "Prompt token length for encoding (default: the model's own; CogVideoX 1.0: 226, 1.5: 224)."},
     )
 
 
@@ -157,38 +159,37 @@ def load_components(model_args: MPOModelArguments, need_encoders: bool = False) 
     return out
 
 
-def load_pairs(name: str, config: str | None = None, split: str = "train") -> Any:
-    """A pairs dataset from a pair folder, a save_to_disk folder, Parquet/JSON(L) files, or the Hub."""
-    import datasets
-
+def load_pairs(name: str, config: str | None = None, split: str = "train") -> tuple[Any, Path | None]:
+    """A pairs dataset and the folder its media paths resolve from: a pair folder (``pairs.jsonl``), a folder that
+    ``vr-datasets pairs`` wrote (or its ``data/``, or one of its Parquet files), a save_to_disk folder, or the Hub."""
+    from ..records import load_records
     from .data import PAIRS_FILE, PairFolder
 
     path = Path(name)
     if (path / PAIRS_FILE).is_file():
-        return PairFolder(path)
-    if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
-        loaded = datasets.load_from_disk(str(path))
-        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-    if path.exists():
-        files = (
-            [path]
-            if path.is_file()
-            else sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".jsonl", ".json"))
-        )
-        if not files:
-            raise FileNotFoundError(f"{name}: no {PAIRS_FILE}, saved dataset, or Parquet/JSON files found")
-        kind = "parquet" if files[0].suffix == ".parquet" else "json"
-        return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
-    return datasets.load_dataset(name, config, split=split)
+        return PairFolder(path), path
+    return load_records(name, split=split, config=config, what=f"pairs (no {PAIRS_FILE} or data/*.parquet)")
 
 
-def _maybe_encode(pairs: Any, script_args: MPOScriptArguments, parts: dict, cache_dir: str) -> Any:
+def text_length(script_args: MPOScriptArguments, denoiser: Any) -> int | None:
+    """``--max_text_length``, else the denoiser's own (CogVideoX: ``max_text_seq_length``, 226 for 1.0 and 224 for
+    1.5), else None: the tokenizer's, when it sets a real limit (CLIP: 77)."""
+    if script_args.max_text_length:
+        return script_args.max_text_length
+    own = getattr(getattr(denoiser, "config", None), "max_text_seq_length", None)
+    return int(own) if own else None
+
+
+def _maybe_encode(
+    pairs: Any, script_args: MPOScriptArguments, parts: dict, cache_dir: str, root: Path | None = None
+) -> Any:
     from .data import column_names, is_media_pairs, precompute_latent_pairs, text_prompt_encoder
 
     names = column_names(pairs) or []
     if not is_media_pairs(names):
         return pairs
-    encode_prompt = text_prompt_encoder(parts["text_encoder"], parts["tokenizer"], script_args.max_text_length)
+    length = text_length(script_args, parts["denoiser"])
+    encode_prompt = text_prompt_encoder(parts["text_encoder"], parts["tokenizer"], length)
     return precompute_latent_pairs(
         pairs,
         cache_dir,
@@ -197,7 +198,7 @@ def _maybe_encode(pairs: Any, script_args: MPOScriptArguments, parts: dict, cach
         height=script_args.height,
         width=script_args.width,
         num_frames=script_args.num_frames,
-        media_root=script_args.media_root,
+        media_root=script_args.media_root or root,
     )
 
 
@@ -218,19 +219,26 @@ def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training
 
     if not script_args.dataset_name:
         raise ValueError("--dataset_name is required (a pair folder, a saved/Parquet/JSON dataset, or a Hub id)")
-    train = load_pairs(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split)
-    evals = None
+    train, train_root = load_pairs(
+        script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split
+    )
+    evals, eval_root = None, None
     if script_args.eval_dataset_name:
-        evals = load_pairs(script_args.eval_dataset_name, script_args.dataset_config, script_args.dataset_train_split)
+        evals, eval_root = load_pairs(
+            script_args.eval_dataset_name, script_args.dataset_config, script_args.dataset_train_split
+        )
     elif script_args.dataset_test_split:
-        evals = load_pairs(script_args.dataset_name, script_args.dataset_config, script_args.dataset_test_split)
+        evals, eval_root = load_pairs(
+            script_args.dataset_name, script_args.dataset_config, script_args.dataset_test_split
+        )
     need_encoders = any(d is not None and is_media_pairs(column_names(d) or []) for d in (train, evals))
     parts = load_components(model_args, need_encoders)
     if need_encoders:
         cache = script_args.latent_cache_dir or os.path.join(training_args.output_dir, "latent_cache")
         with training_args.main_process_first(desc="encoding media pairs"):
-            train = _maybe_encode(train, script_args, parts, os.path.join(cache, "train"))
-            evals = _maybe_encode(evals, script_args, parts, os.path.join(cache, "eval")) if evals is not None else None
+            train = _maybe_encode(train, script_args, parts, os.path.join(cache, "train"), train_root)
+            if evals is not None:
+                evals = _maybe_encode(evals, script_args, parts, os.path.join(cache, "eval"), eval_root)
         for key in ("vae", "text_encoder"):  # no longer needed on the device
             parts.pop(key, None)
 

@@ -20,9 +20,11 @@ column                     meaning
 =========================  ==========================================================================================
 
 Any other columns (scores, the rule that admitted the pair, media paths) are carried along and ignored. A pairs
-dataset with **media** instead of latents has ``prompt``, ``chosen`` and ``rejected`` (image or video paths; the
-columns written by ``datasets_scripts.mpo_pairs``); :func:`precompute_latent_pairs` encodes it once with the VAE and
-the text encoder into a pair folder (a cache: files already there are reused).
+dataset with **media** instead of latents holds :class:`trl_vision_reward.records.PreferencePair` rows (as
+``vr-datasets pairs`` writes them): ``prompt``, ``chosen`` and ``rejected`` (media paths relative to the dataset
+folder) and the embedded media (``chosen_video`` / ``rejected_video`` or ``*_image``, preferred when present);
+:func:`precompute_latent_pairs` encodes it once with the VAE and the text encoder into a pair folder (a cache: files
+already there are reused).
 
 A **pair folder** holds ``pairs.jsonl`` (one object per pair: ``prompt`` plus the tensor columns above, each the
 relative path of a one-tensor ``.safetensors`` file or an inline list) and the tensor files; samples and prompts
@@ -41,6 +43,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..records import RecordError, media_source, media_suffix
 
 PAIRS_FILE = "pairs.jsonl"
 REQUIRED_COLUMNS: tuple[str, ...] = ("prompt", "chosen_latents", "rejected_latents", "prompt_embeds")
@@ -313,6 +317,11 @@ def text_prompt_encoder(
     keys instead.
     """
     length = max_length or tokenizer.model_max_length
+    if length > 100_000:  # transformers' "no limit" sentinel (int(1e30)): the model, not the tokenizer, sets it
+        raise ValueError(
+            f"the tokenizer sets no text length (model_max_length={tokenizer.model_max_length}); pass max_length "
+            "(the denoiser's text length, e.g. CogVideoX's config.max_text_seq_length)"
+        )
 
     @torch.no_grad()
     def encode(prompt: str) -> dict[str, torch.Tensor]:
@@ -340,7 +349,8 @@ def precompute_latent_pairs(
     media_root: str | os.PathLike | None = None,
     seed: int = 0,
 ) -> PairFolder:
-    """Encode media pairs (``prompt``, ``chosen``, ``rejected`` paths) once into a pair folder at ``cache_dir``.
+    """Encode media pairs once into a pair folder at ``cache_dir``: embedded media, else ``chosen`` / ``rejected``
+    resolved under ``media_root`` (the dataset folder; never the working directory).
 
     Each distinct media file and prompt is encoded once; a file whose name (content key of path, size, mtime, VAE
     config and size settings) is already in the cache is reused, so re-running costs nothing. Latents are one sample of
@@ -362,17 +372,26 @@ def precompute_latent_pairs(
     text_id = str(getattr(encode_prompt, "__qualname__", "")) + repr(getattr(encode_prompt, "cache_key", ""))
     generator = torch.Generator().manual_seed(seed)
 
-    def media_file(path: str) -> str:
-        p = Path(path)
-        p = p if p.is_absolute() or root is None else root / p
-        if not p.is_file():
-            raise FileNotFoundError(f"media file not found: {p}")
-        st = p.stat()
-        key = _digest(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{vae_id}|{height}|{width}|{num_frames}")
+    def media_file(row: Mapping[str, Any], side: str) -> str:
+        source = media_source(row, side, root)  # embedded bytes, else a path under the dataset folder
+        if isinstance(source, bytes):
+            origin = hashlib.sha1(source).hexdigest()
+        else:
+            st = source.stat()
+            origin = f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        key = _digest(f"{origin}|{vae_id}|{height}|{width}|{num_frames}")
         name = f"latents/{key}.safetensors"
         if not (cache / name).exists():
-            latents = encode_media(vae, load_media(p, height, width, num_frames), generator)
+            if isinstance(source, bytes):  # decoded from a file in the cache (the decoders read files)
+                (cache / "media").mkdir(exist_ok=True)
+                path = cache / "media" / f"{key}{media_suffix(row, side)}"
+                path.write_bytes(source)
+            else:
+                path = source
+            latents = encode_media(vae, load_media(path, height, width, num_frames), generator)
             save_file({"latents": latents.contiguous()}, str(cache / name))
+            if isinstance(source, bytes):
+                path.unlink()
         return name
 
     def prompt_files(prompt: str) -> dict[str, str]:
@@ -392,10 +411,10 @@ def precompute_latent_pairs(
         row = pairs[i]
         try:
             record = {k: v for k, v in row.items() if isinstance(v, (str, int, float, bool, type(None)))}
-            record["chosen_latents"] = media_file(row["chosen"])
-            record["rejected_latents"] = media_file(row["rejected"])
+            record["chosen_latents"] = media_file(row, "chosen")
+            record["rejected_latents"] = media_file(row, "rejected")
             record.update(prompt_files(str(row["prompt"])))
-        except (FileNotFoundError, PairDataError) as exc:
+        except (FileNotFoundError, PairDataError, RecordError) as exc:
             raise PairDataError(f"row {i} (prompt {str(row['prompt'])[:60]!r}): {exc}") from exc
         lines.append(json.dumps(record))
     (cache / PAIRS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")

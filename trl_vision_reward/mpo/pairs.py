@@ -309,7 +309,8 @@ def make_pair(
     chosen_id: str | None = None,
     rejected_id: str | None = None,
 ) -> dict[str, Any]:
-    """The preference-pair record: prompt, chosen, rejected, both samples' scores, and the rule that admitted it.
+    """The preference-pair record (the fields of :class:`trl_vision_reward.records.PreferencePair` but ``scores``):
+    prompt, chosen, rejected, both samples' ids and scores, and the rule that admitted it.
 
     ``chosen`` / ``rejected`` name the samples by ``media`` when present, else by :func:`sample_id`.
     """
@@ -319,6 +320,8 @@ def make_pair(
         "prompt": chosen["prompt"],
         "chosen": chosen.get("media") or chosen_id or sample_id(chosen),
         "rejected": rejected.get("media") or rejected_id or sample_id(rejected),
+        "chosen_id": chosen_id or sample_id(chosen),
+        "rejected_id": rejected_id or sample_id(rejected),
         "chosen_total": tc,
         "rejected_total": tr,
         "total_gap": tc - tr,

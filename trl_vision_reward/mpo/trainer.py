@@ -40,6 +40,9 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from ..records import admission_rule
+from .config import MPOConfig
+from .data import MPODataCollator, PairDataError, RowIndexed, check_columns, column_names
 from .losses import (
     cogvideox_alphas_cumprod,
     diffusion_dpo_loss,
@@ -49,8 +52,6 @@ from .losses import (
     sample_timesteps_explicit_uniform,
     sample_timesteps_uniform,
 )
-from .config import MPOConfig
-from .data import MPODataCollator, PairDataError, RowIndexed, check_columns, column_names
 
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 LORA_METADATA_KEY = "lora_adapter_metadata"  # diffusers' safetensors metadata key for the LoraConfig
@@ -316,6 +317,8 @@ class MPOTrainer(Trainer):
         self.denoiser_type = args.denoiser_type if args.denoiser_type != "auto" else denoiser_kind(model)
         self.base_model_name = model_name or _config_get(getattr(model, "config", {}), "_name_or_path", None)
         self.dataset_name = dataset_name
+        # the rule that admitted the training pairs, read from the data (the card states it, not MPOConfig's defaults)
+        self.pair_admission = admission_rule(train_dataset) if train_dataset is not None else None
         self._init_noise_schedule(args, noise_scheduler)
         ref_model = self._init_adapter_and_reference(model, ref_model, args, peft_config, existing_lora)
 
@@ -634,6 +637,19 @@ class MPOTrainer(Trainer):
     def _load_best_model(self) -> None:
         self._load_from_checkpoint(self.state.best_model_checkpoint)
 
+    def _card_pair_rule(self) -> dict[str, Any]:
+        """The admission rule for the card: the one recorded in the training pairs, else ``MPOConfig``'s pair fields."""
+        if self.pair_admission is not None:
+            return {**self.pair_admission, "source": "recorded in the training pairs"}
+        rule = self.args.get_pair_rule()
+        return {
+            "rule": rule.kind,
+            "granularity": rule.granularity,
+            "min_total_gap": rule.min_total_gap,
+            "scores": "official",
+            "source": "MPOConfig's pair fields: the training pairs record no rule",
+        }
+
     def create_model_card(
         self,
         model_name: str | None = None,
@@ -674,6 +690,13 @@ class MPOTrainer(Trainer):
             prediction_type=self.prediction_type,
             pair_threshold=self.args.get_pair_rule().min_total_gap,
         )
+        pair_rule = self._card_pair_rule()
+        hp.update(
+            pair_rule=pair_rule["rule"],
+            pair_granularity=pair_rule["granularity"],
+            pair_threshold=pair_rule["min_total_gap"],
+            pair_scores=pair_rule["scores"],
+        )
         hp["effective_batch_size"] = (
             self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
         )
@@ -699,7 +722,7 @@ class MPOTrainer(Trainer):
             dataset_name=dataset_name or self.dataset_name,
             hyperparameters=hp,
             lora=lora,
-            rule_level=self.args.pair_granularity if self.args.pair_rule == "mpo" else "plain DPO (total gap)",
+            pair_rule=pair_rule,
             training_metrics={**last, "global_step": self.state.global_step} if self.state.global_step else None,
             tags=[*self._tag_names, *(tags or [])] + ([] if video else ["stable-diffusion", "text-to-image"]),
             pipeline_tag="text-to-video" if video else "text-to-image",
