@@ -30,12 +30,13 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
+from ..models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
+from ..models.transformer_cogvideox import CogVideoXTransformer3DModel
 from .pipeline_output import CogVideoXPipelineOutput
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
-_HUB_KWARGS = ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "variant")
 DYNAMIC_CFG_MODES = ("step", "timestep")
 
 
@@ -131,6 +132,19 @@ def latent_frame_layout(num_frames: int, temporal_compression: int, patch_size_t
     return latent_frames, pad
 
 
+def num_frames_for_latents(latent_count: int, rules: VariantRules, temporal_compression: int, patch_size_t) -> int:
+    """The video frame count whose latents (1.5's padding frame included) number ``latent_count``: the inverse of
+    ``latent_frame_layout`` over the variant's frame counts."""
+    counts = {sum(latent_frame_layout(n, temporal_compression, patch_size_t)): n for n in rules.frame_counts}
+    if latent_count not in counts:
+        padding = ", the front padding frame included" if patch_size_t else ""
+        raise ValueError(
+            f"`latents` must have {', '.join(map(str, sorted(counts)))} latent frames for CogVideoX {rules.version} "
+            f"({rules.frame_step}*k+1 video frames{padding}); got {latent_count}"
+        )
+    return counts[latent_count]
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Guidance
 # ----------------------------------------------------------------------------------------------------------------------
@@ -177,6 +191,43 @@ def guided_prediction(noise_pred: torch.Tensor, scale: float) -> torch.Tensor:
     """CFG on a ``[uncond; cond]`` batch: u + s (c - u)."""
     uncond, cond = noise_pred.chunk(2)
     return uncond + scale * (cond - uncond)
+
+
+def text_embeddings_for_step(
+    prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor | None, do_cfg: bool, num_videos: int
+) -> torch.Tensor:
+    """The transformer's text input for one step: ``[negative; positive]`` when guiding, the positive rows otherwise.
+
+    ``prompt_embeds`` may hold either layout: the pipeline keeps ``[negative; positive]`` while guiding, and a callback
+    that ends guidance may keep only the positive rows (as diffusers' CFG cut-off callbacks do) or leave both.
+    """
+    rows = prompt_embeds.shape[0]
+    if rows == 2 * num_videos:
+        return prompt_embeds if do_cfg else prompt_embeds[num_videos:]
+    if rows == num_videos and not do_cfg:
+        return prompt_embeds
+    if rows == num_videos and negative_prompt_embeds is not None and negative_prompt_embeds.shape[0] == num_videos:
+        return torch.cat([negative_prompt_embeds, prompt_embeds])
+    raise ValueError(
+        f"`prompt_embeds` must have {num_videos} rows (one per video) or {2 * num_videos} ([negative; positive]) for "
+        f"{num_videos} videos{' with guidance' if do_cfg else ''}; got {rows} (returned by callback_on_step_end?)"
+    )
+
+
+def scale_set_by_callback(value, guided: bool) -> float:
+    """The guidance scale a ``callback_on_step_end`` left in ``pipe._guidance_scale``, checked.
+
+    It rules every later step, dynamic CFG or not; ``<= 1`` turns guidance off (one conditional transformer pass per
+    step). Guidance can only come back on in a call that started with it, since only then were negatives encoded.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"a callback set `pipe._guidance_scale` to {value!r}; it must be a number")
+    if value > 1 and not guided:
+        raise ValueError(
+            f"a callback set `pipe._guidance_scale` to {value}, but this call started with guidance_scale <= 1, so no "
+            "negative prompt embeddings exist; start the call with guidance_scale > 1 to switch guidance on and off"
+        )
+    return float(value)
 
 
 @dataclass
@@ -269,7 +320,7 @@ def video_batch(video) -> list:
 def check_video(video, batch_size: int) -> int:
     """Check one video (or one per prompt) and return its frame count."""
     if video is None:
-        raise ValueError("video-to-video needs a `video`")
+        raise ValueError("video-to-video needs a `video` (or the `latents` to start from)")
     videos = video_batch(video)
     if len(videos) not in (1, batch_size):
         raise ValueError(f"pass one video or one per prompt ({batch_size}); got {len(videos)} videos")
@@ -327,28 +378,21 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     # ---- loading ---------------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
-        """Load a pipeline folder or Hub repo in the official CogVideoX layout (or one saved by ``save_pretrained``).
+    def load_config(cls, pretrained_model_name_or_path: str | os.PathLike | dict, **kwargs):
+        """diffusers' ``load_config``, reading the official ``model_index.json`` entries of diffusers' transformer and
+        VAE classes as this package's classes of the same name.
 
-        The official ``model_index.json`` names diffusers' transformer and VAE classes; this package's
-        ``CogVideoXTransformer3DModel`` and ``AutoencoderKLCogVideoX`` are loaded from ``transformer/`` and ``vae/``
-        instead, while the tokenizer, text encoder and scheduler load as diffusers would load them. Components passed
-        as keyword arguments are used as they are. ``torch_dtype`` may be a dtype or a ``{component: dtype, "default":
-        dtype}`` mapping; ``variant``, ``use_safetensors``, ``quantization_config`` and the Hub arguments are honoured.
+        This is the one hook ``DiffusionPipeline.from_pretrained`` offers for choosing component classes, so loading
+        stays diffusers' own: every argument check (``variant``, ``quantization_config``, ``device_map``, ...) happens
+        first with diffusers' exception types, ``torch_dtype`` may be a ``{component: dtype, "default": dtype}``
+        mapping, and components passed as keyword arguments are used as they are.
         """
-        from ..models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
-        from ..models.transformer_cogvideox import CogVideoXTransformer3DModel
-
-        ours = {"transformer": CogVideoXTransformer3DModel, "vae": AutoencoderKLCogVideoX}
-        missing = [name for name in ours if name not in kwargs]
-        if missing:
-            folder = os.fspath(pretrained_model_name_or_path)
-            if not os.path.isdir(folder):
-                folder = cls.download(folder, **{k: kwargs[k] for k in _HUB_KWARGS if k in kwargs})
-            for name in missing:
-                kwargs[name] = ours[name].from_pretrained(folder, subfolder=name, **_model_loading_kwargs(name, kwargs))
-            pretrained_model_name_or_path = folder
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        loaded = super().load_config(pretrained_model_name_or_path, **kwargs)
+        config = loaded[0] if isinstance(loaded, tuple) else loaded
+        for name, our_class in ("transformer", CogVideoXTransformer3DModel), ("vae", AutoencoderKLCogVideoX):
+            if list(config.get(name) or ()) == ["diffusers", our_class.__name__]:
+                config[name] = [our_class.__module__, our_class.__name__]
+        return loaded
 
     # ---- properties the reference pipelines expose -------------------------------------------------------------------
 
@@ -663,6 +707,7 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
 
     def predict_velocity(self, latents, t, cond: Conditioning, do_cfg: bool, step_index: int, num_steps: int):
         """One transformer call on ``[uncond; cond]`` (when guiding), as float32."""
+        text = text_embeddings_for_step(cond.prompt_embeds, cond.negative_prompt_embeds, do_cfg, latents.shape[0])
         model_input = torch.cat([latents] * 2) if do_cfg else latents
         model_input = self.scheduler.scale_model_input(model_input, t)
         if cond.image_latents is not None:
@@ -672,7 +717,7 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         with self._cache_context(step_index, num_steps):
             noise_pred = self.transformer(
                 hidden_states=model_input,
-                encoder_hidden_states=cond.prompt_embeds,
+                encoder_hidden_states=text,
                 timestep=timestep,
                 ofs=cond.ofs,
                 image_rotary_emb=cond.rotary_emb,
@@ -700,22 +745,30 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> torch.Tensor:
-        """The sampling loop: predict, guide, step the scheduler, call back. Returns the denoised latents."""
+        """The sampling loop: predict, guide, step the scheduler, call back. Returns the denoised latents.
+
+        The guidance scale of each step is ``guidance``'s, until a callback changes ``pipe._guidance_scale``: from the
+        next step on the callback's value is used as it is (dynamic CFG no longer updates it), and ``<= 1`` skips the
+        unconditional pass (``scale_set_by_callback``).
+        """
         self._num_timesteps = len(timesteps)
         dtype = latents.dtype
-        do_cfg = guidance.do_classifier_free_guidance
+        guided = guidance.do_classifier_free_guidance
         is_dpm = isinstance(self.scheduler, CogVideoXDPMScheduler)
         old_pred_original_sample = None  # DPM-Solver++(2M) carries the previous x0 prediction
+        callback_scale = None
         self._reset_step_cache()
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
                 self._current_timestep = t
+                scale = guidance.scale_at(i, t, len(timesteps)) if callback_scale is None else callback_scale
+                do_cfg = guided if callback_scale is None else scale > 1
+                self._guidance_scale = scale
                 noise_pred = self.predict_velocity(latents, t, cond, do_cfg, i, len(timesteps))
-                self._guidance_scale = guidance.scale_at(i, t, len(timesteps))
                 if do_cfg:
-                    noise_pred = guided_prediction(noise_pred, self._guidance_scale)
+                    noise_pred = guided_prediction(noise_pred, scale)
                 if is_dpm:
                     t_back = timesteps[i - 1] if i > 0 else None
                     latents, old_pred_original_sample = self.scheduler.step(
@@ -728,6 +781,8 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
                     latents, cond = self._run_callback(
                         callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, latents, cond
                     )
+                    if self._guidance_scale != scale:
+                        callback_scale = scale_set_by_callback(self._guidance_scale, guided)
                 progress_bar.update()
         self._current_timestep = None
         return latents
@@ -776,23 +831,3 @@ class CogVideoXBasePipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         if not return_dict:
             return (video,)
         return CogVideoXPipelineOutput(frames=video)
-
-
-def _model_loading_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The ``from_pretrained`` arguments of a pipeline call that apply to its ``name`` component."""
-    out = {}
-    dtype_key = "dtype" if "dtype" in kwargs else "torch_dtype"  # diffusers >= 0.36 prefers `dtype`
-    dtype = kwargs.get(dtype_key)
-    if isinstance(dtype, dict):
-        dtype = dtype.get(name, dtype.get("default"))
-    if dtype is not None:
-        out[dtype_key] = dtype
-    for key in ("variant", "use_safetensors", "low_cpu_mem_usage", "local_files_only", "disable_mmap"):
-        if key in kwargs:
-            out[key] = kwargs[key]
-    quantization_config = kwargs.get("quantization_config")
-    if quantization_config is not None and hasattr(quantization_config, "_resolve_quant_config"):
-        resolved = quantization_config._resolve_quant_config(is_diffusers=True, module_name=name)
-        if resolved is not None:
-            out["quantization_config"] = resolved
-    return out

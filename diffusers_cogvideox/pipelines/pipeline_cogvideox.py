@@ -39,7 +39,6 @@ class CogVideoXPipeline(CogVideoXBasePipeline):
         timesteps: list[int] | None = None,
         guidance_scale: float = 6.0,
         use_dynamic_cfg: bool = False,
-        dynamic_cfg_mode: str = "step",
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -52,6 +51,7 @@ class CogVideoXPipeline(CogVideoXBasePipeline):
         callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],  # noqa: B006  (the diffusers signature)
         max_sequence_length: int | None = None,
+        dynamic_cfg_mode: str = "step",
     ) -> CogVideoXPipelineOutput | tuple:
         r"""Generate videos from text.
 
@@ -64,8 +64,6 @@ class CogVideoXPipeline(CogVideoXBasePipeline):
             timesteps: custom descending timesteps.
             guidance_scale: classifier-free guidance weight; 1 turns guidance off.
             use_dynamic_cfg: anneal the guidance scale with the cosine schedule of the official code.
-            dynamic_cfg_mode: ``"step"`` (by step index, smooth) or ``"timestep"`` (by raw timestep, as diffusers'
-                reference pipelines; reproduces their outputs).
             num_videos_per_prompt: videos generated for each prompt.
             eta: DDIM eta.
             generator: a generator, or one per video, for reproducible sampling.
@@ -76,9 +74,13 @@ class CogVideoXPipeline(CogVideoXBasePipeline):
             return_dict: return a ``CogVideoXPipelineOutput`` rather than a tuple.
             attention_kwargs: passed to the attention processors (e.g. ``{"scale": lora_scale}``).
             callback_on_step_end: ``callback(pipe, step, timestep, tensors) -> dict`` after every step; returned
-                tensors (``latents``, ``prompt_embeds``, ``negative_prompt_embeds``) replace the pipeline's.
+                tensors (``latents``, ``prompt_embeds``, ``negative_prompt_embeds``) replace the pipeline's. A new
+                value the callback leaves in ``pipe._guidance_scale`` is the scale of every later step, over dynamic
+                CFG; ``<= 1`` turns guidance off (``diffusers.callbacks.SDCFGCutoffCallback`` works this way).
             callback_on_step_end_tensor_inputs: which tensors the callback gets.
             max_sequence_length: T5 tokens; default the transformer's ``max_text_seq_length`` (226).
+            dynamic_cfg_mode: ``"step"`` (by step index, smooth) or ``"timestep"`` (by raw timestep, as diffusers'
+                reference pipelines; reproduces their outputs).
         """
         num_frames, height, width, max_sequence_length = self.fill_defaults(
             num_frames, height, width, max_sequence_length

@@ -62,7 +62,6 @@ class CogVideoXImageToVideoPipeline(CogVideoXBasePipeline):
         timesteps: list[int] | None = None,
         guidance_scale: float = 6.0,
         use_dynamic_cfg: bool = False,
-        dynamic_cfg_mode: str = "step",
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -75,6 +74,7 @@ class CogVideoXImageToVideoPipeline(CogVideoXBasePipeline):
         callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],  # noqa: B006  (the diffusers signature)
         max_sequence_length: int | None = None,
+        dynamic_cfg_mode: str = "step",
     ) -> CogVideoXPipelineOutput | tuple:
         r"""Generate videos that start from ``image``.
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 
-from .common import CogVideoXBasePipeline, GuidanceSchedule, check_video
+from .common import CogVideoXBasePipeline, GuidanceSchedule, check_video, num_frames_for_latents
 from .pipeline_output import CogVideoXPipelineOutput
 
 
@@ -54,6 +54,20 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
             init_latents = torch.cat([init_latents[:, :1].repeat(1, pad, 1, 1, 1), init_latents], dim=1)
         return init_latents
 
+    def num_frames_of_latents(self, latents: torch.Tensor, video) -> int:
+        """The frame count of the video that ``latents`` (passed instead of one) stand for."""
+        if video is not None:
+            raise ValueError("pass either `video` or `latents` (the noised latents to start from), not both")
+        if not isinstance(latents, torch.Tensor) or latents.ndim != 5:
+            raise ValueError(
+                f"`latents` must be a 5D tensor [videos, latent frames, channels, height/8, width/8]; got "
+                f"{tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__}"
+            )
+        patch_size_t = self.transformer.config.patch_size_t
+        return num_frames_for_latents(
+            latents.shape[1], self.variant_rules, self.vae_scale_factor_temporal, patch_size_t
+        )
+
     def noise_to_strength(self, init_latents, latent_timestep, generator):
         """SDEdit start: the clean latents noised to the first timestep that will run."""
         noise = self.sample_noise(init_latents.shape, generator, init_latents.device, init_latents.dtype)
@@ -72,10 +86,10 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
         strength: float = 0.8,
         guidance_scale: float = 6.0,
         use_dynamic_cfg: bool = False,
-        dynamic_cfg_mode: str = "step",
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         output_type: str = "pil",
@@ -84,6 +98,7 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
         callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],  # noqa: B006  (the diffusers signature)
         max_sequence_length: int | None = None,
+        dynamic_cfg_mode: str = "step",
     ) -> CogVideoXPipelineOutput | tuple:
         r"""Re-generate ``video`` under the prompt.
 
@@ -91,6 +106,9 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
             video: one video (a list of RGB PIL frames, ``[F, H, W, 3]`` array or ``[F, 3, H, W]`` tensor in [0, 1])
                 or one per prompt; frames are resized to ``height x width``.
             strength: how far to noise the input, in (0, 1]; 1 ignores it entirely.
+            latents: instead of ``video``, the latents to start denoising from, already noised to the first timestep
+                that runs: ``[B * num_videos_per_prompt, F_latent, C, H/8, W/8]``, 1.5's front padding frame included
+                (the frame count follows from F_latent).
             The other arguments are those of ``CogVideoXPipeline.__call__``.
         """
         _, height, width, max_sequence_length = self.fill_defaults(None, height, width, max_sequence_length)
@@ -101,7 +119,7 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
             prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, height, width, num_videos_per_prompt,
             output_type, dynamic_cfg_mode, max_sequence_length, tensor_inputs,
         )  # fmt: skip
-        num_frames = check_video(video, batch_size)
+        num_frames = check_video(video, batch_size) if latents is None else self.num_frames_of_latents(latents, video)
         self.check_video_shape(num_frames, height, width, what="the input video's frame count")
         check_strength(strength, len(timesteps) if timesteps is not None else num_inference_steps)
         self.start_call(guidance_scale, attention_kwargs)
@@ -119,15 +137,18 @@ class CogVideoXVideoToVideoPipeline(CogVideoXBasePipeline):
         timesteps, t_start = strength_timesteps(all_timesteps, strength, self.scheduler.order)
         guidance = GuidanceSchedule(guidance_scale, use_dynamic_cfg, dynamic_cfg_mode, len(all_timesteps), t_start)
 
-        # 4. Video latents (encoded once per video), noised to the first timestep
+        # 4. Video latents (encoded once per video), noised to the first timestep; or the caller's latents
         _, pad = self.latent_frame_layout(num_frames)
         dtype = cond.prompt_embeds.dtype
-        video = self.video_processor.preprocess_video(video, height=height, width=width).to(device, dtype=dtype)
-        init_latents = self.prepare_video_latents(
-            video, pad, self.first_generators(generator, num_videos_per_prompt), dtype
-        )
-        init_latents = self.per_video(init_latents, batch_size, num_videos_per_prompt)
-        latents = self.noise_to_strength(init_latents, timesteps[:1].repeat(num_videos), generator)
+        if latents is None:
+            video = self.video_processor.preprocess_video(video, height=height, width=width).to(device, dtype=dtype)
+            init_latents = self.prepare_video_latents(
+                video, pad, self.first_generators(generator, num_videos_per_prompt), dtype
+            )
+            init_latents = self.per_video(init_latents, batch_size, num_videos_per_prompt)
+            latents = self.noise_to_strength(init_latents, timesteps[:1].repeat(num_videos), generator)
+        else:  # the caller's latents, as noised as the first timestep wants them
+            latents = self.prepare_noise(num_videos, latents.shape[1], height, width, dtype, device, generator, latents)
 
         # 5. Positional grid
         cond.rotary_emb = self.prepare_rotary_embeddings(height, width, latents.shape[1], device)
