@@ -102,7 +102,12 @@ def _unigram_vocab(vocab_size: int = 160) -> tuple[tuple[str, float], ...]:
         unk_token="<unk>",
         show_progress=False,
     )
-    return tuple((piece, score) for piece, score in json.loads(trainer.to_str())["model"]["vocab"])
+    vocab = json.loads(trainer.to_str())["model"]["vocab"]
+    # the trainer's order of pieces with equal scores (and the last digits of scores) vary between processes:
+    # specials first, then pieces by score rounded to 4 places and by text, so every process gets the same ids
+    specials, pieces = vocab[:3], vocab[3:]
+    pieces = sorted(((piece, round(score, 4)) for piece, score in pieces), key=lambda item: (-item[1], item[0]))
+    return tuple((piece, score) for piece, score in [*specials, *pieces])
 
 
 def tiny_t5_tokenizer():
