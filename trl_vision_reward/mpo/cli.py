@@ -59,6 +59,10 @@ class MPOScriptArguments:
         default=None,
         metadata={"help": "Prompt token length for encoding (default: the model's own; CogVideoX 1.0: 226, 1.5: 224)."},
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Replace what an earlier mpo-train run wrote to --output_dir (nothing else is deleted)."},
+    )
 
 
 @dataclass
@@ -233,6 +237,7 @@ def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training
         )
     need_encoders = any(d is not None and is_media_pairs(column_names(d) or []) for d in (train, evals))
     parts = load_components(model_args, need_encoders)
+    folder = claim_output_dir(script_args, model_args, training_args)  # inputs read; nothing written yet
     if need_encoders:
         cache = script_args.latent_cache_dir or os.path.join(training_args.output_dir, "latent_cache")
         with training_args.main_process_first(desc="encoding media pairs"):
@@ -251,19 +256,66 @@ def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training
         model_name=None if model_args.model_name_or_path == "tiny" else model_args.model_name_or_path,
         dataset_name=script_args.dataset_name,
     )
+    if folder is not None:
+        trainer.add_callback(_RecordSaves(folder))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if trainer.is_fsdp_enabled:  # gather full weights for a loadable final save
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(training_args.output_dir)
+    if folder is not None:
+        folder.record_new()
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
     return trainer
 
 
+TRAINER_WRITES = ("checkpoint-*", "README.md", "training_args.bin", "*.safetensors", "config.json", "latent_cache")
+"""Top-level names the Trainer writes or rotates away in --output_dir: a foreign one is refused, not replaced."""
+
+
+def claim_output_dir(script_args: MPOScriptArguments, model_args: MPOModelArguments, training_args: MPOConfig):
+    """Claim ``--output_dir`` on the main process (the policy of ``diffusers_cogvideox.outputs``): a folder with the
+    user's own files is refused; an earlier run's output is resumed (``--resume_from_checkpoint``) or replaced
+    (``--overwrite_output_dir``), deleting only what that run wrote."""
+    from diffusers_cogvideox.outputs import OutputFolder
+
+    if not training_args.should_save:
+        return None
+    return OutputFolder.claim(
+        training_args.output_dir,
+        "mpo-train",
+        inputs=[script_args.dataset_name, script_args.eval_dataset_name, model_args.model_name_or_path],
+        overwrite=script_args.overwrite_output_dir,
+        resume=bool(training_args.resume_from_checkpoint),
+        reserved=TRAINER_WRITES,
+        flag="--output_dir",
+    )
+
+
+class _RecordSaves:
+    """Trainer callback: every checkpoint the Trainer writes is recorded in the output folder's manifest."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __getattr__(self, name: str):  # the other TrainerCallback events: nothing to do
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_save(self, args, state, control, **kwargs):
+        self.folder.record_new()
+
+
 def main(argv: list[str] | None = None) -> int:
-    script_args, model_args, training_args = make_parser().parse_args_and_config(args=argv)
-    run(script_args, model_args, training_args)
-    return 0
+    from diffusers_cogvideox._cli import run_cli
+
+    def train(argv: list[str]) -> int:
+        script_args, model_args, training_args = make_parser().parse_args_and_config(args=argv)
+        run(script_args, model_args, training_args)
+        return 0
+
+    return run_cli("mpo-train", train, argv)
 
 
 if __name__ == "__main__":
