@@ -27,9 +27,9 @@ from typing import Any
 
 from diffusers_cogvideox.errors import UsageError
 from diffusers_cogvideox.outputs import resolve_inside
+from trl_vision_reward.reward.taxonomy import load_taxonomy
 
 from .files import probe_media, read_records, stable_hash, write_jsonl
-from .taxonomy import load_taxonomy
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.90, 0.05, 0.05)

@@ -119,7 +119,7 @@ def render_visionrewarddb_card(
     ``media`` says how media are stored: ``"embedded"`` (bytes inside the Parquet shards) or ``"external"``
     (path strings; the media files must be shipped beside the shards). ``rejects`` counts rejected rows by reason.
     """
-    from datasets_scripts.taxonomy import taxonomy_markdown
+    from trl_vision_reward.reward.taxonomy import taxonomy_markdown
 
     total = int(sum(split_sizes.values()))
     column = "image" if modality == "image" else "video"

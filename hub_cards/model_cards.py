@@ -355,7 +355,7 @@ def _rows_from_checklist_object(checklist: Any) -> list[dict[str, Any]]:
 
 
 def _taxonomy_rows(modality: str) -> list[dict[str, Any]]:
-    from datasets_scripts.taxonomy import load_taxonomy
+    from trl_vision_reward.reward.taxonomy import load_taxonomy
 
     return [
         {"dimension": q["dimension"], "question": q["text"], "weight": q["weight"]}

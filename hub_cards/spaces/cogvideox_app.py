@@ -34,7 +34,7 @@ class BestOfN:
     @property
     def sampler(self):
         if self._sampler is None:
-            from datasets_scripts.backends import PipelineSampler, is_tiny, load_pipeline
+            from diffusers_cogvideox.sampling import PipelineSampler, is_tiny, load_pipeline
 
             defaults = {"num_frames": 9, "height": 32, "width": 32} if is_tiny(self.model) else {}
             self._sampler = PipelineSampler(load_pipeline(self.model), **{**defaults, **self.generation})
@@ -43,7 +43,7 @@ class BestOfN:
     @property
     def scorer(self):
         if self._scorer is None:
-            from datasets_scripts.backends import VisionRewardSampleScorer, load_vision_reward
+            from trl_vision_reward.reward.sample_scorer import VisionRewardSampleScorer, load_vision_reward
 
             self._scorer = VisionRewardSampleScorer(load_vision_reward(self.scorer_model, "video"), "video")
         return self._scorer

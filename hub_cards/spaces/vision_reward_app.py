@@ -24,7 +24,7 @@ class ScorerCache:
 
     def get(self, modality: str):
         if modality not in self.scorers:
-            from datasets_scripts.backends import load_vision_reward
+            from trl_vision_reward.reward.sample_scorer import load_vision_reward
 
             self.scorers[modality] = load_vision_reward(self.model, modality)
         return self.scorers[modality]

@@ -27,7 +27,7 @@ def write_video(path: Path, seed: int, frames: int = 9) -> Path:
 
 def good_annotation(modality: str, seed: int) -> dict:
     """A full, in-range annotation for every key of the taxonomy (legacy name for one image key)."""
-    from datasets_scripts.taxonomy import load_taxonomy
+    from trl_vision_reward.reward.taxonomy import load_taxonomy
 
     rng = np.random.default_rng(seed)
     ann = {k.key: int(rng.integers(k.low, k.high + 1)) for k in load_taxonomy(modality).keys.values()}

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import torch
 
+from .taxonomy import load_taxonomy
+
 PROMPT_PLACEHOLDER = "[[prompt]]"
 MODALITIES = ("image", "video")
 FEATURE_KINDS = ("answer", "probability")
@@ -341,7 +343,7 @@ def _read_lines(*parts: str) -> list[str]:
 def _load_official(modality: str, select: bool) -> Checklist:
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
-    tax = _read_json(f"{modality}_taxonomy.json")
+    tax = load_taxonomy(modality).raw
     files = tax["files"]
     lines = _read_lines(files["select" if select else "qa"])
     if modality == "image":

@@ -35,12 +35,10 @@ Image alignment has no annotation key (the paper scores it with VQAScore), so it
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 Modality = Literal["image", "video"]
@@ -96,12 +94,10 @@ class JudgmentLabels:
         return dict(zip(self.questions, self.labels))
 
 
-@lru_cache(maxsize=2)
 def _taxonomy(modality: str) -> dict:
-    if modality not in MODALITIES:
-        raise ValueError(f"modality must be one of {list(MODALITIES)}; got {modality!r}")
-    path = resources.files("trl_vision_reward") / "data" / f"{modality}_taxonomy.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    from .taxonomy import load_taxonomy
+
+    return load_taxonomy(modality).raw
 
 
 @lru_cache(maxsize=2)

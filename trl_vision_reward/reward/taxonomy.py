@@ -1,7 +1,8 @@
-"""The VisionRewardDB annotation taxonomy (keys, option ranges, questions), read from the package data.
+"""The VisionReward taxonomy (dimensions, sub-dimensions, questions, annotation keys and ranges): the one loader.
 
-The single source is ``trl_vision_reward/data/{image,video}_taxonomy.json`` (THUDM/VisionReward, Apache-2.0); this
-module only indexes it for validation and cards.
+The single source is ``trl_vision_reward/data/{image,video}_taxonomy.json`` (THUDM/VisionReward, Apache-2.0); the
+checklist (:mod:`.checklist`), the judgment labels (:mod:`.labels`), VisionRewardDB validation
+(:mod:`datasets_scripts.visionrewarddb`) and the cards all read it through :func:`load_taxonomy`.
 """
 
 from __future__ import annotations
