@@ -1,9 +1,10 @@
 """Native CogVLM2 and CogVLM2-Video backbones (transformers 5, no remote code) and the SAT conversion of VisionReward-Image.
 
-Importing this package registers the classes with the transformers Auto classes under ``model_type`` ``cogvlm2`` and
-``cogvlm2_video``: ``AutoConfig``, ``AutoModelForImageTextToText``, ``AutoModelForCausalLM``, ``AutoProcessor`` and
-``AutoImageProcessor``. Folders saved by these classes (or written by ``convert_sat_checkpoint``) then load through the
-Auto classes.
+``import trl_vision_reward`` (and so this package) registers the classes with the transformers Auto classes under
+``model_type`` ``cogvlm2`` and ``cogvlm2_video``: ``AutoConfig``, ``AutoModelForImageTextToText``,
+``AutoModelForCausalLM``, ``AutoProcessor`` and ``AutoImageProcessor`` (see ``..auto_registration``: no modeling code
+is imported for that). Folders saved by these classes (or written by ``convert_sat_checkpoint``) then load through
+the Auto classes.
 
 The official Hub folders (``THUDM/cogvlm2-llama3-chat-19B``, ``THUDM/cogvlm2-video-llama3-chat``,
 ``THUDM/VisionReward-Video``) have no ``model_type`` and an ``auto_map`` pointing at remote code, so ``AutoConfig``
@@ -17,17 +18,17 @@ which reads ``architectures`` and never needs ``trust_remote_code``::
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModelForCausalLM,
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    PreTrainedConfig,
-)
+import torch
+from transformers import PreTrainedConfig
 
+from ..auto_registration import register_auto_classes
 from .configuration_cogvlm2 import (
     LANGUAGE_TOKEN_TYPE,
     OFFICIAL_VIDEO_ARCHITECTURE,
@@ -36,32 +37,35 @@ from .configuration_cogvlm2 import (
     CogVLM2VideoConfig,
     CogVLM2VisionConfig,
 )
-from .modeling_cogvlm2 import (
-    CogVLM2ForConditionalGeneration,
-    CogVLM2Model,
-    CogVLM2PreTrainedModel,
-    CogVLM2VideoForConditionalGeneration,
-    bitsandbytes_config,
-    build_position_ids,
-    vision_expert_mask,
-    weight_memory_bytes,
-)
-from .processing_cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor
+
+if TYPE_CHECKING:
+    from .processing_cogvlm2 import CogVLM2Processor
+
+# Modeling and processing are imported on first use (both pull in torch-heavy transformers modules).
+_LAZY = {
+    "CogVLM2ForConditionalGeneration": ".modeling_cogvlm2",
+    "CogVLM2Model": ".modeling_cogvlm2",
+    "CogVLM2PreTrainedModel": ".modeling_cogvlm2",
+    "CogVLM2VideoForConditionalGeneration": ".modeling_cogvlm2",
+    "bitsandbytes_config": ".modeling_cogvlm2",
+    "build_position_ids": ".modeling_cogvlm2",
+    "rope_inv_freq": ".modeling_cogvlm2",
+    "vision_expert_mask": ".modeling_cogvlm2",
+    "weight_memory_bytes": ".modeling_cogvlm2",
+    "CogVLM2ImageProcessor": ".processing_cogvlm2",
+    "CogVLM2Processor": ".processing_cogvlm2",
+}
 
 
-def _register() -> None:
-    for config_class, model_class in (
-        (CogVLM2Config, CogVLM2ForConditionalGeneration),
-        (CogVLM2VideoConfig, CogVLM2VideoForConditionalGeneration),
-    ):
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-        AutoModelForImageTextToText.register(config_class, model_class, exist_ok=True)
-        AutoModelForCausalLM.register(config_class, model_class, exist_ok=True)
-        AutoImageProcessor.register(config_class, image_processor_classes={"pil": CogVLM2ImageProcessor}, exist_ok=True)
-        AutoProcessor.register(config_class, CogVLM2Processor, exist_ok=True)
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
 
 
-_register()
+register_auto_classes()
 
 
 def is_video_config(config_dict: dict) -> bool:
@@ -71,14 +75,28 @@ def is_video_config(config_dict: dict) -> bool:
     return OFFICIAL_VIDEO_ARCHITECTURE in (config_dict.get("architectures") or [])
 
 
-def load_cogvlm2(pretrained_model_name_or_path: str | os.PathLike, strict: bool = True, **kwargs):
+def load_cogvlm2(
+    pretrained_model_name_or_path: str | os.PathLike,
+    strict: bool = True,
+    rope_tables: Literal["checkpoint", "float32"] = "checkpoint",
+    **kwargs,
+):
     """Load an official CogVLM2 / CogVLM2-Video / VisionReward-Video checkpoint, or one saved by this package.
 
     Picks the image or video class from ``architectures`` (``CogVLMForCausalLM`` / ``CogVLMVideoForCausalLM``) or
     ``model_type``; ``kwargs`` go to ``from_pretrained`` (``dtype``, ``device_map``, ``quantization_config``, ...).
     With ``strict`` (default) a checkpoint whose tensors do not match the model - missing, unknown or misshapen
     names - raises, listing them, instead of leaving randomly initialised weights behind.
+
+    ``rope_tables="checkpoint"`` (default) reads the official ``rotary_emb.inv_freq`` buffer when the checkpoint
+    stores one and builds the RoPE cos/sin tables in its dtype from its values, as the official remote code does
+    (bit for bit in a bfloat16 forward when the buffer is bfloat16: the numerics the released weights were run and
+    evaluated with). ``"float32"`` computes the angles in float32 instead (exact RoPE, slightly different logits).
     """
+    if rope_tables not in ("checkpoint", "float32"):
+        raise ValueError(f"rope_tables must be 'checkpoint' or 'float32'; got {rope_tables!r}")
+    from .modeling_cogvlm2 import CogVLM2ForConditionalGeneration, CogVLM2VideoForConditionalGeneration
+
     hub_kwargs = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only") if key in kwargs}
     config_dict, _ = PreTrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
     model_class = (
@@ -94,7 +112,49 @@ def load_cogvlm2(pretrained_model_name_or_path: str | os.PathLike, strict: bool 
             f"{pretrained_model_name_or_path} does not match {model_class.__name__} ({details}). Is it a CogVLM2 "
             "checkpoint in the official layout? Pass strict=False to load anyway."
         )
+    if rope_tables == "float32":
+        model.config.rope_inv_freq_dtype = "float32"
+    else:
+        stored = stored_rope_inv_freq(pretrained_model_name_or_path, **hub_kwargs)
+        if stored is not None:
+            model.config.rope_inv_freq_dtype = str(stored.dtype).removeprefix("torch.")
+            model.model.rotary_emb.official_inv_freq = stored
     return model
+
+
+def stored_rope_inv_freq(pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs) -> torch.Tensor | None:
+    """The first ``rotary_emb.inv_freq`` buffer a safetensors checkpoint stores (as stored), or None.
+
+    The official remote code registers one persistent buffer per layer, all equal; its dtype is the checkpoint's
+    (bfloat16 in the released ones), and it sets the precision of the official RoPE tables.
+    """
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    def resolve(name):
+        return cached_file(
+            pretrained_model_name_or_path, name, _raise_exceptions_for_missing_entries=False, **hub_kwargs
+        )
+
+    index = resolve("model.safetensors.index.json")
+    if index is not None:
+        weight_map = json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"]
+    else:
+        single = resolve("model.safetensors")
+        if single is None:
+            return None
+        with safe_open(single, "pt") as handle:
+            weight_map = dict.fromkeys(handle.keys(), "model.safetensors")
+    names = sorted((k for k in weight_map if k.endswith("rotary_emb.inv_freq")), key=_layer_order)
+    if not names:
+        return None
+    with safe_open(resolve(weight_map[names[0]]), "pt") as handle:
+        return handle.get_tensor(names[0])
+
+
+def _layer_order(name: str) -> tuple[int, str]:
+    match = re.search(r"layers\.(\d+)\.", name)
+    return (int(match.group(1)) if match else -1, name)
 
 
 def load_cogvlm2_processor(
@@ -105,6 +165,8 @@ def load_cogvlm2_processor(
     VisionReward-Image uses ``meta-llama/Meta-Llama-3-8B-Instruct``'s)."""
     from transformers import AutoTokenizer
     from transformers.utils import cached_file
+
+    from .processing_cogvlm2 import CogVLM2ImageProcessor, CogVLM2Processor
 
     hub_kwargs = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only") if key in kwargs}
     saved = cached_file(
@@ -141,6 +203,7 @@ __all__ = [
     "is_video_config",
     "load_cogvlm2",
     "load_cogvlm2_processor",
+    "stored_rope_inv_freq",
     "vision_expert_mask",
     "weight_memory_bytes",
 ]

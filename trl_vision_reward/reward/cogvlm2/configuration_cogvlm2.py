@@ -44,6 +44,9 @@ COGVLM2_PAD_TOKEN_ID = 128002
 OFFICIAL_IMAGE_ARCHITECTURE = "CogVLMForCausalLM"
 OFFICIAL_VIDEO_ARCHITECTURE = "CogVLMVideoForCausalLM"
 
+# dtypes the official ``inv_freq`` buffer can have (``rope_inv_freq_dtype``).
+ROPE_INV_FREQ_DTYPES = ("float32", "bfloat16", "float16")
+
 
 class CogVLM2VisionConfig(PreTrainedConfig):
     r"""EVA2-CLIP-E vision tower of CogVLM2 (``vision_config`` in the official config.json).
@@ -136,6 +139,14 @@ class CogVLM2Config(PreTrainedConfig):
         bos_token_id, eos_token_id, pad_token_id: Llama-3 ids; 128002 is the slot id of vision positions.
         tie_word_embeddings: False upstream (separate ``lm_head``).
         use_cache: whether ``forward`` returns a KV cache by default.
+        vision_experts: whether every decoder layer has a vision expert (its own QKV, output projection and MLP for
+            image positions). True for CogVLM2; False for CogVLM2-Video, whose official ``CogVLMVideoForCausalLM``
+            keeps only the language expert (every position goes through the Llama-3 weights).
+        rope_inv_freq_dtype: dtype of the ``rotary_emb.inv_freq`` buffer of the official checkpoint, in which the
+            official ``FastRotaryEmbedding(pos_idx_in_fp32=False)`` builds its cos/sin tables (positions, angles
+            and cos/sin each rounded to it). ``"bfloat16"``: a bfloat16 forward reproduces those tables bit for bit
+            (``load_cogvlm2`` sets it when the checkpoint's buffer is bfloat16). ``"float32"``: angles in float32,
+            exact RoPE (the default for random or converted models, and the switch to turn the rounding off).
     """
 
     model_type = "cogvlm2"
@@ -161,6 +172,8 @@ class CogVLM2Config(PreTrainedConfig):
     pad_token_id: int | None = COGVLM2_PAD_TOKEN_ID
     tie_word_embeddings: bool = False
     use_cache: bool = True
+    vision_experts: bool = True
+    rope_inv_freq_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
 
     def __post_init__(self, **kwargs):
         # The official config.json points at the remote code; this package is the code now.
@@ -177,6 +190,10 @@ class CogVLM2Config(PreTrainedConfig):
                 f"num_attention_heads ({self.num_attention_heads}) must be a multiple of num_multi_query_heads "
                 f"({self.num_multi_query_heads})"
             )
+        if self.rope_inv_freq_dtype not in ROPE_INV_FREQ_DTYPES:
+            raise ValueError(
+                f"rope_inv_freq_dtype must be one of {ROPE_INV_FREQ_DTYPES}; got {self.rope_inv_freq_dtype!r}"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -192,11 +209,15 @@ class CogVLM2VideoConfig(CogVLM2Config):
 
     Defaults are those of ``THUDM/cogvlm2-video-llama3-chat`` (224 px frames, 2048 positions); the per-frame layout
     lives in the processor. ``max_num_frames`` (24) is ``num_frames = 24`` of the official ``load_video``.
+    ``vision_experts`` is False: the official ``CogVLMVideoForCausalLM`` (``VisionExpertAttention`` and
+    ``VisionExpertMLP`` with their vision-expert lines commented out) runs every position through the language
+    expert, and its checkpoints hold no vision-expert tensors (about 12.5 B parameters, not CogVLM2's 19.5 B).
     """
 
     model_type = "cogvlm2_video"
     max_position_embeddings: int = 2048
     max_num_frames: int = 24
+    vision_experts: bool = False
 
     def __post_init__(self, **kwargs):
         if self.vision_config is None:
@@ -213,5 +234,6 @@ __all__ = [
     "CogVLM2VideoConfig",
     "CogVLM2VisionConfig",
     "LANGUAGE_TOKEN_TYPE",
+    "ROPE_INV_FREQ_DTYPES",
     "VISION_TOKEN_TYPE",
 ]

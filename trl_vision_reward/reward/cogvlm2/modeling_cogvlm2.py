@@ -4,13 +4,16 @@ Read top to bottom: the vision tower turns each image (or video frame) into ``(g
 2x2-pooled patches, eoi), those embeddings replace the placeholder tokens whose ``token_type_ids`` are ``VISION``, and
 every decoder layer sends each position through one of two experts - a *vision expert* (its own QKV, output
 projection and MLP) for image positions and the *language expert* (the original Llama-3 weights) for everything else.
+CogVLM2-Video has no vision expert (``config.vision_experts`` False, as the official ``CogVLMVideoForCausalLM``):
+every position goes through the language expert, and the token types only set the positions.
 
 Parameter names are those of the official Hub checkpoints, so ``THUDM/cogvlm2-llama3-chat-19B``,
 ``THUDM/cogvlm2-video-llama3-chat`` and ``THUDM/VisionReward-Video`` load without remote code and without renaming:
 
 - ``model.embed_tokens``, ``model.layers.{i}.input_layernorm``, ``model.layers.{i}.post_attention_layernorm``,
   ``model.layers.{i}.self_attn.{vision,language}_expert_{query_key_value,dense}``,
-  ``model.layers.{i}.mlp.{vision,language}_mlp.{gate,up,down}_proj``, ``model.norm``, ``lm_head``
+  ``model.layers.{i}.mlp.{vision,language}_mlp.{gate,up,down}_proj`` (``language`` only in the video model),
+  ``model.norm``, ``lm_head``
   (``VisionExpertAttention`` / ``VisionExpertMLP`` / ``CogVLMModel`` in ``modeling_cogvlm.py`` of the Hub repositories);
 - ``model.vision.patch_embedding.{proj,cls_embedding,position_embedding}``,
   ``model.vision.transformer.layers.{i}.{input_layernorm,attention.query_key_value,attention.dense,mlp.fc1,mlp.fc2,
@@ -21,8 +24,10 @@ Parameter names are those of the official Hub checkpoints, so ``THUDM/cogvlm2-ll
 
 Behaviour kept from the official code, each noted where it happens: the expert mask (a vision-typed position whose
 successor is vision-typed - boi and patches, not eoi), the position ids (an image block advances the RoPE position by
-three: boi, all patches, eoi), RoPE base 500000 with the half-split ("NeoX") rotation of ``FastRotaryEmbedding
-(interleaved=False)``, the post-norm EVA layers, and the RMSNorm that scales in float32 before casting back.
+three: boi, all patches, eoi - also in ``generate``, which rebuilds them every step as upstream), RoPE base 500000
+with the half-split ("NeoX") rotation of ``FastRotaryEmbedding(interleaved=False)`` and its tables in the dtype of the
+checkpoint's ``inv_freq`` buffer (``rope_inv_freq_dtype``), the post-norm EVA layers, and the RMSNorm that scales in
+float32 before casting back.
 
 Memory (parameter counts of the full-size configs, computed on the meta device; weights only - activations and the
 KV cache come on top, see ``docs/cogvlm2.md``):
@@ -31,11 +36,11 @@ KV cache come on top, see ``docs/cogvlm2.md``):
 model                      parameters  bf16       int8 (bnb): all / vision in bf16  nf4 (bnb): all / vision in bf16
 =========================  ==========  =========  ================================  ================================
 CogVLM2 image (1344 px)    19.50 B     36.3 GiB   19.2 GiB / 23.3 GiB               11.7 GiB / 17.6 GiB
-CogVLM2-Video (224 px)     19.49 B     36.3 GiB   19.2 GiB / 23.3 GiB               11.6 GiB / 17.6 GiB
+CogVLM2-Video (224 px)     12.51 B     23.3 GiB   12.7 GiB / 16.8 GiB               8.0 GiB / 14.0 GiB
 =========================  ==========  =========  ================================  ================================
 
-(13.96 B parameters sit in the ``nn.Linear`` weights of the language model, 4.46 B in those of the vision tower,
-0.53 B in ``lm_head`` and 0.56 B elsewhere; bitsandbytes quantizes ``nn.Linear`` weights only and keeps ``lm_head``
+(13.96 B parameters sit in the ``nn.Linear`` weights of the language model - 6.98 B in the video model, which has
+no vision expert -, 4.46 B in those of the vision tower, 0.53 B in ``lm_head`` and 0.54-0.56 B elsewhere; bitsandbytes quantizes ``nn.Linear`` weights only and keeps ``lm_head``
 in 16 bits; ``bitsandbytes_config`` builds the configs and ``weight_memory_bytes`` computes these figures.)
 """
 
@@ -129,6 +134,12 @@ class ExpertRouting:
     def from_mask(cls, vision_mask: torch.Tensor) -> ExpertRouting:
         flat = vision_mask.reshape(-1)
         return cls(flat.nonzero().squeeze(-1), (~flat).nonzero().squeeze(-1))
+
+    @classmethod
+    def language_only(cls, device: torch.device) -> ExpertRouting:
+        """Every position through the language expert (CogVLM2-Video, which has no vision expert)."""
+        empty = torch.empty(0, dtype=torch.long, device=device)
+        return cls(empty, empty)
 
     def __call__(self, hidden_states: torch.Tensor, vision_expert: nn.Module, language_expert: nn.Module):
         if self.vision_index.numel() == 0:
@@ -330,19 +341,43 @@ class CogVLM2RMSNorm(nn.Module):
         return (self.weight * hidden_states).to(input_dtype)
 
 
+def rope_inv_freq(dim: int, base: float, device: torch.device | None = None) -> torch.Tensor:
+    """``base**(-2i/dim)`` in float32: ``_compute_inv_freq`` of the official ``FastRotaryEmbedding``."""
+    exponents = torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim
+    return 1.0 / (base**exponents)
+
+
 class CogVLM2RotaryEmbedding(nn.Module):
-    """cos/sin of the RoPE angles ``position * base**(-2i/dim)``, computed in float32 from the position ids."""
+    """cos/sin of the RoPE angles ``position * inv_freq``, per position id, in the precision of the official tables.
+
+    The official ``FastRotaryEmbedding(pos_idx_in_fp32=False)`` builds its tables in the dtype of its persistent
+    ``inv_freq`` buffer: ``t = arange(seqlen, dtype=inv_freq.dtype)``, ``freqs = outer(t, inv_freq)``, ``cos(freqs)``,
+    each rounded to that dtype (bfloat16 in the released checkpoints), then looks rows up by position id. With
+    ``config.rope_inv_freq_dtype`` bfloat16 (or float16) and a forward in that dtype, the same roundings happen here
+    (row ``p`` of the official table is exactly ``cos(round(round(p) * inv_freq))``). Otherwise - float32 forwards,
+    or ``rope_inv_freq_dtype="float32"`` - angles are computed in float32 and cast once.
+
+    ``official_inv_freq``: the checkpoint's stored buffer values when ``load_cogvlm2`` found them (used as stored);
+    without it, the float32 frequencies rounded to the buffer's dtype, which is what a buffer saved in it holds.
+    """
 
     def __init__(self, config: CogVLM2Config):
         super().__init__()
         self.dim = config.head_dim
         self.base = float(config.rope_parameters["rope_theta"])
+        self.config = config
+        self.official_inv_freq: torch.Tensor | None = None  # not a buffer: the state dict stays the official one
+
+    def inv_freq(self, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        if dtype != torch.float32 and self.official_inv_freq is not None:
+            return self.official_inv_freq.to(device=device, dtype=dtype)
+        return rope_inv_freq(self.dim, self.base, device).to(dtype)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        exponents = torch.arange(0, self.dim, 2, device=x.device, dtype=torch.float32) / self.dim
-        inv_freq = 1.0 / (self.base**exponents)
-        freqs = position_ids[..., None].to(torch.float32) * inv_freq
+        table_dtype = getattr(torch, self.config.rope_inv_freq_dtype)  # read per call: load_cogvlm2 may switch it
+        dtype = table_dtype if x.dtype == table_dtype else torch.float32
+        freqs = position_ids[..., None].to(dtype) * self.inv_freq(x.device, dtype)
         angles = torch.cat([freqs, freqs], dim=-1)
         return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
@@ -353,9 +388,17 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary_pos_emb(q, k, cos, sin):
-    """Half-split rotation (``interleaved=False`` in SAT/flash-attn ``FastRotaryEmbedding``); cos/sin (B, L, dim)."""
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    """Half-split rotation (``interleaved=False`` in SAT/flash-attn ``FastRotaryEmbedding``); cos/sin (B, L, dim).
+
+    Computed in float32 and rounded once, as the official rotary kernel does with half-precision inputs.
+    """
+    cos, sin = cos.unsqueeze(1).float(), sin.unsqueeze(1).float()
+
+    def rotate(x):
+        x32 = x.float()
+        return (x32 * cos + rotate_half(x32) * sin).to(x.dtype)
+
+    return rotate(q), rotate(k)
 
 
 class CogVLM2VisionExpertAttention(nn.Module):
@@ -364,6 +407,7 @@ class CogVLM2VisionExpertAttention(nn.Module):
     The fused QKV output is laid out ``[q (heads * dim) | k (kv_heads * dim) | v (kv_heads * dim)]``, the split of
     ``VisionExpertAttention`` upstream and of SAT's ``query_key_value`` with ``stride=[heads, kv_heads, kv_heads]``.
     Only the vision QKV has a bias (``bias=True`` upstream; the language QKV comes from Llama-3 without one).
+    Without ``config.vision_experts`` (CogVLM2-Video) only the language projections exist.
     """
 
     def __init__(self, config: CogVLM2Config, layer_idx: int):
@@ -377,8 +421,11 @@ class CogVLM2VisionExpertAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.is_causal = True
         qkv_size = config.hidden_size + 2 * self.head_dim * self.num_key_value_heads
-        self.vision_expert_query_key_value = nn.Linear(config.hidden_size, qkv_size, bias=True)
-        self.vision_expert_dense = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        if config.vision_experts:
+            self.vision_expert_query_key_value = nn.Linear(config.hidden_size, qkv_size, bias=True)
+            self.vision_expert_dense = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        else:
+            self.vision_expert_query_key_value = self.vision_expert_dense = None
         self.language_expert_query_key_value = nn.Linear(config.hidden_size, qkv_size, bias=False)
         self.language_expert_dense = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
 
@@ -422,10 +469,12 @@ class CogVLM2MLP(nn.Module):
 
 
 class CogVLM2VisionExpertMLP(nn.Module):
+    """The language MLP and, with ``config.vision_experts``, the vision MLP next to it."""
+
     def __init__(self, config: CogVLM2Config):
         super().__init__()
         self.language_mlp = CogVLM2MLP(config)
-        self.vision_mlp = CogVLM2MLP(config)
+        self.vision_mlp = CogVLM2MLP(config) if config.vision_experts else None
 
     def forward(self, hidden_states: torch.Tensor, routing: ExpertRouting) -> torch.Tensor:
         return routing(hidden_states, self.vision_mlp, self.language_mlp)
@@ -635,7 +684,10 @@ class CogVLM2Model(CogVLM2PreTrainedModel):
         causal_mask = create_causal_mask(
             config=self.config, inputs_embeds=inputs_embeds, attention_mask=attention_mask, cache=cache
         )
-        routing = ExpertRouting.from_mask(vision_expert_mask(token_type_ids))
+        if self.config.vision_experts:
+            routing = ExpertRouting.from_mask(vision_expert_mask(token_type_ids))
+        else:  # CogVLM2-Video: token types still set the positions, but every position uses the language expert
+            routing = ExpertRouting.language_only(inputs_embeds.device)
         position_embeddings = self.rotary_emb(inputs_embeds, position_ids)
 
         hidden_states = inputs_embeds
@@ -744,6 +796,28 @@ class CogVLM2ForConditionalGeneration(CogVLM2PreTrainedModel, GenerationMixin):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, **kwargs):
+        """The inputs of one generation step, with CogVLM2's positions rather than ``generate``'s generic ones.
+
+        ``generate`` would pass ``attention_mask.cumsum(-1) - 1`` and add one per step; CogVLM2 gives boi, all
+        patches of an image and eoi three positions in all. As upstream (``prepare_inputs_for_generation`` of
+        ``modeling_cogvlm.py``), the positions are rebuilt every step from the token types of the whole sequence and
+        the attention mask (``build_position_ids``), and the new tokens' ones are passed on.
+        """
+        kwargs.pop("position_ids", None)
+        attention_mask = kwargs.get("attention_mask")
+        types = kwargs.get("token_type_ids")
+        if types is None:
+            types = kwargs.get("mm_token_type_ids")
+        model_inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        new = model_inputs.get("input_ids")
+        new_length = (new if new is not None else model_inputs["inputs_embeds"]).shape[1]
+        if types is None:
+            types = torch.full_like(input_ids, LANGUAGE_TOKEN_TYPE)
+        usable = attention_mask is not None and attention_mask.ndim == 2 and attention_mask.shape == types.shape
+        model_inputs["position_ids"] = build_position_ids(types, attention_mask if usable else None)[:, -new_length:]
+        return model_inputs
+
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1):
         """Generated tokens are text: extend ``token_type_ids`` with LANGUAGE, as the official code does."""
         token_type_ids = model_kwargs.pop("token_type_ids", None)
@@ -757,7 +831,8 @@ class CogVLM2ForConditionalGeneration(CogVLM2PreTrainedModel, GenerationMixin):
 
 
 class CogVLM2VideoForConditionalGeneration(CogVLM2ForConditionalGeneration):
-    """CogVLM2-Video: the same network; frames arrive as ``pixel_values`` (all frames of the batch, in order)."""
+    """CogVLM2-Video: the same network without vision experts (``CogVLM2VideoConfig.vision_experts`` is False, as in
+    the official ``CogVLMVideoForCausalLM``); frames arrive as ``pixel_values`` (all frames of the batch, in order)."""
 
     config_class = CogVLM2VideoConfig
 
@@ -771,8 +846,9 @@ def weight_memory_bytes(config: CogVLM2Config, bits: int = 16, quantize_vision: 
     """
     if bits not in (16, 8, 4):
         raise ValueError(f"bits must be 16, 8 or 4; got {bits}")
+    model_class = CogVLM2VideoForConditionalGeneration if config.is_video else CogVLM2ForConditionalGeneration
     with torch.device("meta"):
-        model = CogVLM2ForConditionalGeneration(config)
+        model = model_class(config)
     total = 0.0
     quantized = set()
     if bits < 16:
@@ -818,5 +894,6 @@ __all__ = [
     "CogVLM2PreTrainedModel",
     "CogVLM2VideoForConditionalGeneration",
     "build_position_ids",
+    "rope_inv_freq",
     "vision_expert_mask",
 ]

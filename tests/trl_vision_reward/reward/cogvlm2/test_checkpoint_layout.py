@@ -24,21 +24,27 @@ from trl_vision_reward.reward.cogvlm2 import (
 )
 from trl_vision_reward.reward.cogvlm2.tiny import tiny_cogvlm2_config
 
-OFFICIAL_LANGUAGE_LAYER_KEYS = [
-    "self_attn.vision_expert_query_key_value.weight",
-    "self_attn.vision_expert_query_key_value.bias",
-    "self_attn.vision_expert_dense.weight",
+# CogVLMDecoderLayer: VisionExpertAttention (language expert QKV without bias, output projection), VisionExpertMLP
+# (the Llama MLP of each expert), two RMSNorms. The video model (CogVLMVideoForCausalLM) comments the vision expert
+# out of both modules, so its layers hold the language part only.
+OFFICIAL_LANGUAGE_EXPERT_KEYS = [
     "self_attn.language_expert_query_key_value.weight",
     "self_attn.language_expert_dense.weight",
     "mlp.language_mlp.gate_proj.weight",
     "mlp.language_mlp.up_proj.weight",
     "mlp.language_mlp.down_proj.weight",
-    "mlp.vision_mlp.gate_proj.weight",
-    "mlp.vision_mlp.up_proj.weight",
-    "mlp.vision_mlp.down_proj.weight",
     "input_layernorm.weight",
     "post_attention_layernorm.weight",
 ]
+OFFICIAL_VISION_EXPERT_KEYS = [
+    "self_attn.vision_expert_query_key_value.weight",
+    "self_attn.vision_expert_query_key_value.bias",
+    "self_attn.vision_expert_dense.weight",
+    "mlp.vision_mlp.gate_proj.weight",
+    "mlp.vision_mlp.up_proj.weight",
+    "mlp.vision_mlp.down_proj.weight",
+]
+OFFICIAL_LANGUAGE_LAYER_KEYS = OFFICIAL_VISION_EXPERT_KEYS + OFFICIAL_LANGUAGE_EXPERT_KEYS
 OFFICIAL_VISION_LAYER_KEYS = [
     "input_layernorm.weight",
     "input_layernorm.bias",
@@ -74,9 +80,10 @@ OFFICIAL_OTHER_KEYS = [
 ]
 
 
-def official_keys(num_layers: int, num_vision_layers: int) -> list[str]:
+def official_keys(num_layers: int, num_vision_layers: int, video: bool = False) -> list[str]:
     keys = list(OFFICIAL_OTHER_KEYS)
-    keys += [f"model.layers.{i}.{name}" for i in range(num_layers) for name in OFFICIAL_LANGUAGE_LAYER_KEYS]
+    layer_keys = OFFICIAL_LANGUAGE_EXPERT_KEYS if video else OFFICIAL_LANGUAGE_LAYER_KEYS
+    keys += [f"model.layers.{i}.{name}" for i in range(num_layers) for name in layer_keys]
     keys += [
         f"model.vision.transformer.layers.{i}.{name}"
         for i in range(num_vision_layers)
@@ -129,16 +136,23 @@ def official_config_json(config: CogVLM2Config, video: bool) -> dict:
 
 
 def write_official_checkpoint(folder, video=False, drop=(), add=None, with_inv_freq=False):
-    """A tiny checkpoint in the official layout, its tensors created from the names above (not from our model)."""
+    """A tiny checkpoint in the official layout, its tensors created from the names above (not from our model).
+
+    ``with_inv_freq``: also the persistent ``inv_freq`` buffer the remote ``FastRotaryEmbedding`` registers in every
+    layer, in bfloat16 (``True``) or in the dtype given.
+    """
     config = tiny_cogvlm2_config(video=video)
-    reference = CogVLM2ForConditionalGeneration(config).state_dict()  # shapes only
+    reference = CogVLM2ForConditionalGeneration(tiny_cogvlm2_config()).state_dict()  # shapes only (with experts)
     torch.manual_seed(1)
     tensors = {}
-    for key in official_keys(config.num_hidden_layers, config.vision_config.num_hidden_layers):
+    for key in official_keys(config.num_hidden_layers, config.vision_config.num_hidden_layers, video):
         if key not in drop:
             tensors[key] = torch.randn(reference[key].shape).to(torch.bfloat16)
-    if with_inv_freq:  # the remote FastRotaryEmbedding registers a persistent buffer
-        tensors["model.layers.0.self_attn.rotary_emb.inv_freq"] = torch.ones(config.head_dim // 2)
+    if with_inv_freq:
+        dtype = torch.bfloat16 if with_inv_freq is True else with_inv_freq
+        exponents = torch.arange(0, config.head_dim, 2, dtype=torch.float32) / config.head_dim
+        for layer in range(config.num_hidden_layers):
+            tensors[f"model.layers.{layer}.self_attn.rotary_emb.inv_freq"] = (1.0 / 500000**exponents).to(dtype)
     tensors.update(add or {})
     half = len(tensors) // 2
     names = sorted(tensors)
@@ -153,11 +167,41 @@ def write_official_checkpoint(folder, video=False, drop=(), add=None, with_inv_f
 
 def test_our_parameter_names_are_exactly_the_official_ones(video):
     config = tiny_cogvlm2_config(video=video)
-    model = CogVLM2ForConditionalGeneration(config)
-    assert sorted(model.state_dict()) == sorted(official_keys(2, 2))
+    model_class = CogVLM2VideoForConditionalGeneration if video else CogVLM2ForConditionalGeneration
+    model = model_class(config)
+    assert sorted(model.state_dict()) == sorted(official_keys(2, 2, video))
     with torch.device("meta"):
-        full = CogVLM2ForConditionalGeneration(CogVLM2Config())
-    assert len(full.state_dict()) == 1189  # the count of the cogvlm.cpp state_dict() for cogvlm2-llama3-chat-19B
+        full = model_class(CogVLM2VideoConfig() if video else CogVLM2Config())
+    assert sorted(full.state_dict()) == sorted(official_keys(32, 63, video))
+    # image: the count of the cogvlm.cpp state_dict() for cogvlm2-llama3-chat-19B; video: 6 vision-expert tensors
+    # fewer in each of the 32 layers
+    assert len(full.state_dict()) == (1189 - 32 * 6 if video else 1189)
+
+
+def test_full_size_parameter_counts():
+    """CogVLM2 19.5 B; CogVLM2-Video 12.5 B (Llama-3-8B + the EVA2-CLIP-E tower and adapter: the published caption
+    checkpoint's 6 bf16 shards, about 25 GB)."""
+    with torch.device("meta"):
+        image = CogVLM2ForConditionalGeneration(CogVLM2Config())
+        video = CogVLM2VideoForConditionalGeneration(CogVLM2VideoConfig())
+    count = {name: sum(p.numel() for p in m.parameters()) for name, m in (("image", image), ("video", video))}
+    assert round(count["image"] / 1e9, 2) == 19.50
+    assert round(count["video"] / 1e9, 1) == 12.5
+    assert 24e9 < 2 * count["video"] < 26e9
+
+
+def test_video_checkpoint_with_vision_experts_is_refused(tmp_path):
+    """A video checkpoint holding vision-expert tensors is not the official CogVLMVideoForCausalLM layout."""
+    config = tiny_cogvlm2_config()
+    extra = {
+        f"model.layers.0.{key}": torch.zeros(
+            CogVLM2ForConditionalGeneration(config).state_dict()[f"model.layers.0.{key}"].shape
+        )
+        for key in OFFICIAL_VISION_EXPERT_KEYS
+    }
+    write_official_checkpoint(tmp_path, video=True, add=extra)
+    with pytest.raises(ValueError, match=r"unexpected keys: \['model\.layers\.0\.mlp\.vision_mlp"):
+        load_cogvlm2(tmp_path)
 
 
 def test_official_checkpoint_loads_without_missing_or_unexpected_keys(tmp_path, video):
@@ -166,9 +210,11 @@ def test_official_checkpoint_loads_without_missing_or_unexpected_keys(tmp_path, 
     assert type(model) is (CogVLM2VideoForConditionalGeneration if video else CogVLM2ForConditionalGeneration)
     assert model.dtype == torch.bfloat16  # the checkpoint's dtype (dtype="auto" is the default in transformers 5)
     state = model.state_dict()
-    for key in official_keys(2, 2):
+    assert sorted(state) == sorted(official_keys(2, 2, video))
+    for key in official_keys(2, 2, video):
         assert torch.equal(state[key], tensors[key]), key
-    _, info = CogVLM2ForConditionalGeneration.from_pretrained(tmp_path, output_loading_info=True)
+    model_class = CogVLM2VideoForConditionalGeneration if video else CogVLM2ForConditionalGeneration
+    _, info = model_class.from_pretrained(tmp_path, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
 
 

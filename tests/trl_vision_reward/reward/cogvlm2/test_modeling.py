@@ -110,8 +110,10 @@ def _perturb(module, scale=0.5):
             parameter.add_(torch.randn_like(parameter) * scale)
 
 
-def test_expert_routing_each_expert_touches_only_its_own_positions(model, processor, video):
+def test_expert_routing_each_expert_touches_only_its_own_positions():
     """Vision positions (boi + patches) go through the vision expert; eoi, time indices and text through the language one."""
+    video = False
+    model, processor = tiny_cogvlm2_model(), tiny_cogvlm2_processor()
     inputs = media_inputs(processor, video, ["Question: Is the image clear? Short answer:"])
     routed_to_vision = vision_expert_mask(inputs["token_type_ids"])[0]
     assert routed_to_vision.any() and (~routed_to_vision).any()
@@ -138,6 +140,19 @@ def test_expert_routing_each_expert_touches_only_its_own_positions(model, proces
         changed = ~torch.isclose(first_layer(perturbed)[1], kv, atol=1e-6).flatten(1).all(-1)
         assert torch.equal(changed, expected), expert
     assert layer is model.model.layers[0]
+
+
+def test_video_model_sends_every_position_through_the_language_expert():
+    """The official CogVLMVideoForCausalLM keeps only the language expert: image positions use it too."""
+    model, processor = tiny_cogvlm2_model(video=True), tiny_cogvlm2_processor(video=True)
+    layer = model.model.layers[0]
+    assert layer.self_attn.vision_expert_query_key_value is None and layer.mlp.vision_mlp is None
+    inputs = media_inputs(processor, True, ["Question: Is it clear? Answer:"])
+    with torch.no_grad():
+        hidden = model(**inputs, output_hidden_states=True).hidden_states[1][0]
+        _perturb(layer.mlp.language_mlp)
+        perturbed = model(**inputs, output_hidden_states=True).hidden_states[1][0]
+    assert (~torch.isclose(perturbed, hidden, atol=1e-6).all(-1)).all()
 
 
 def test_mm_token_type_ids_is_accepted_for_token_type_ids(model, processor, video):
@@ -180,7 +195,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(processor, video):
     loss_ckpt, grads_ckpt = gradients(True)
     torch.testing.assert_close(loss_ckpt, loss)
     assert grads.keys() == grads_ckpt.keys()
-    assert any("vision_expert" in name for name in grads) and any("model.vision.transformer" in name for name in grads)
+    assert any("model.vision.transformer" in name for name in grads)
+    assert any("vision_expert" in name for name in grads) != video  # CogVLM2-Video has no vision expert
     for name in grads:
         torch.testing.assert_close(grads_ckpt[name], grads[name], rtol=1e-4, atol=1e-6)
 
