@@ -17,6 +17,7 @@ Rows that fail validation are not published: each one is listed in ``rejects.jso
 
 from __future__ import annotations
 
+import contextlib
 import json
 import unicodedata
 from collections import Counter
@@ -215,7 +216,6 @@ def build_visionrewarddb(
     follows the output policy (:class:`diffusers_cogvideox.outputs.OutputFolder`): ``overwrite`` replaces an earlier
     build there - its shards included, so a rebuild with other fractions leaves no stale split behind.
     """
-    from datasets import Dataset, DatasetDict
 
     media_root = Path(media_root)
     if not media_root.is_dir():
@@ -224,6 +224,13 @@ def build_visionrewarddb(
     folder = None
     if out_dir is not None:  # the inputs are read; the output is checked before the long media probing
         folder = claim_output(out_dir, overwrite, inputs=[media_root, annotations])
+    with folder or contextlib.nullcontext():  # an earlier build is deleted only once this one is written
+        return _build(records, media_root, modality, folder, media, fractions, salt, check_media)
+
+
+def _build(records, media_root, modality, folder, media, fractions, salt, check_media) -> BuildResult:
+    from datasets import Dataset, DatasetDict
+
     valid, rejects = validate_records(records, media_root, modality, check_media=check_media)
     if not valid:
         reasons = Counter(r["reason"] for r in rejects).most_common(3)
@@ -282,12 +289,19 @@ def write_visionrewarddb(
 ) -> Path:
     """Write the shards, card and rejects of a build to ``out_dir`` (a path, or an ``OutputFolder`` already
     claimed; see :func:`build_visionrewarddb`)."""
+    from diffusers_cogvideox.outputs import OutputFolder
+
+    if isinstance(out_dir, OutputFolder):
+        return _write(result, out_dir, media_root)
+    with claim_output(out_dir, overwrite, inputs=[media_root]) as folder:  # an earlier build goes once this is written
+        return _write(result, folder, media_root)
+
+
+def _write(result: BuildResult, folder: Any, media_root: str | Path | None) -> Path:
     import shutil
 
-    from diffusers_cogvideox.outputs import OutputFolder
     from hub_cards.dataset_cards import render_visionrewarddb_card
 
-    folder = out_dir if isinstance(out_dir, OutputFolder) else claim_output(out_dir, overwrite, inputs=[media_root])
     out_dir = folder.root
     for split, ds in result.dataset.items():
         write_parquet(ds, folder.path(f"data/{split}-00000-of-00001.parquet"))

@@ -7,9 +7,12 @@ The rules, in the order a command applies them (``docs/reliability.md`` lists ea
    with :func:`check_output_file`) before any work starts.
 2. A folder is claimed when it is new or empty, or when it holds the manifest (:data:`MANIFEST_NAME`) this command
    left there. A non-empty folder without one is refused: it holds someone else's files.
-3. An earlier run's output is refused unless ``overwrite=True`` (``--overwrite``), which deletes exactly the files
+3. An earlier run's output is refused unless ``overwrite=True`` (``--overwrite``), which replaces exactly the files
    listed in the manifest - never anything the user added - or ``resume=True`` for resumable jobs, which refuses
    a folder made with other settings (the differing keys are named) unless ``force=True`` (``--force``).
+   The replaced files are set aside in :data:`PREVIOUS_NAME` inside the folder and deleted only when the new run
+   succeeds (:meth:`OutputFolder.finish`, or leaving a ``with folder:`` block); a failing run puts them back
+   (:meth:`OutputFolder.rollback`), and the next claim after a killed run does the same.
 4. No input may lie inside the output (an ``--overwrite`` would delete it, a write would replace it).
 5. Every file is written through a temporary file in the same folder and renamed into place
    (:func:`atomic_path`), optionally verified before the rename, and recorded in the manifest before it is written,
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +40,9 @@ from .errors import OutputExistsError, UsageError
 
 MANIFEST_NAME = ".cogvideox-vr-output.json"
 """The file a command leaves in its output folder: which command wrote it, with which settings, and which files."""
+
+PREVIOUS_NAME = ".cogvideox-vr-previous"
+"""Where ``--overwrite`` sets an earlier run's files aside (inside the output folder) until the new run succeeds."""
 
 PathLike = str | os.PathLike
 
@@ -256,6 +263,8 @@ class OutputFolder:
         check_inputs_outside(root, inputs, flag)
         settings = _jsonable(dict(settings or {}))
         manifest = read_manifest(root)
+        if manifest is not None and manifest.get("command") == command:
+            manifest = _settle_previous(root, manifest, keep_interrupted=resume and not overwrite)
         existing = _relative_files(root) if root.is_dir() else set()
         existing.discard(MANIFEST_NAME)
         if manifest is None and existing:
@@ -292,10 +301,13 @@ class OutputFolder:
                 f"{flag} {root} holds the output of an earlier '{command}' run; pass --overwrite to replace it "
                 f"(only the files that run wrote are deleted), or choose another folder"
             )
-        if earlier_output:
-            cls(root, command, manifest, existing - owned).remove_owned()
+        fresh = {"command": command, "settings": settings, "files": [], "folders": []}
+        if earlier_output:  # reserved names are checked before anything moves
+            cls(root, command, fresh, existing - owned)._check_reserved(reserved, flag)
+            cls(root, command, manifest, existing - owned)._set_aside(fresh)
+            fresh["previous"] = PREVIOUS_NAME
         foreign = _relative_files(root) - {MANIFEST_NAME} if root.is_dir() else set()
-        folder = cls(root, command, {"command": command, "settings": settings, "files": [], "folders": []}, foreign)
+        folder = cls(root, command, fresh, foreign)
         folder._check_reserved(reserved, flag)
         root.mkdir(parents=True, exist_ok=True)
         folder._save()
@@ -375,24 +387,34 @@ class OutputFolder:
         return OutputFolder.claim(self.root / name, command, **claim_kwargs)
 
     # -- deleting ------------------------------------------------------------------------------------------------------
-    def remove_owned(self) -> None:
-        """Delete the files this command recorded (nested stages' too), then the folders that became empty."""
+    def owned_paths(self) -> list[str]:
+        """Every file this command recorded, relative to the root: nested stages' files and manifests included."""
+        out = []
         for sub in self.manifest.get("folders", []):
             nested = read_manifest(self.root / sub)
             if nested is not None:
-                OutputFolder(self.root / sub, nested.get("command", ""), nested, set()).remove_owned()
-            if (self.root / sub).is_dir() and not any((self.root / sub).iterdir()):
-                (self.root / sub).rmdir()
-        emptied = set()
-        for name in self.manifest.get("files", []):
+                inner = OutputFolder(self.root / sub, nested.get("command", ""), nested, set()).owned_paths()
+                out += [f"{sub}/{name}" for name in inner] + [f"{sub}/{MANIFEST_NAME}"]
+        return out + list(self.manifest.get("files", []))
+
+    def _prune(self, names: Iterable[str]) -> None:
+        """Remove the folders above ``names`` that became empty (only folders that held our files)."""
+        emptied = {
+            p for name in names for p in (self.root / name).parents if is_inside(p, self.root) and p != self.root
+        }
+        for folder in sorted(emptied, key=lambda p: -len(p.parts)):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    def remove_owned(self) -> None:
+        """Delete the files this command recorded (nested stages' too), then the folders that became empty."""
+        names = self.owned_paths()
+        for name in names:
             path = self.root / name
             if path.is_file() or path.is_symlink():
                 path.unlink()
-                emptied.update(p for p in path.parents if is_inside(p, self.root) and p != self.root)
         (self.root / MANIFEST_NAME).unlink(missing_ok=True)
-        for folder in sorted(emptied, key=lambda p: -len(p.parts)):  # only folders that held our files
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        self._prune(names)
         self.manifest = {
             "command": self.command,
             "settings": self.manifest.get("settings", {}),
@@ -400,8 +422,99 @@ class OutputFolder:
             "folders": [],
         }
 
+    def _set_aside(self, fresh: dict[str, Any]) -> None:
+        """Move this (earlier) run's files into :data:`PREVIOUS_NAME`, where they wait for the new run's outcome.
+
+        Crash-safe order: the old manifest is copied there first, then the root manifest says that a previous output
+        is set aside, then the files move (renames inside the folder, no copies).
+        """
+        backup = self.root / PREVIOUS_NAME
+        atomic_write_json(backup / MANIFEST_NAME, self.manifest)
+        atomic_write_json(self.root / MANIFEST_NAME, {**fresh, "previous": PREVIOUS_NAME})
+        names = self.owned_paths()
+        for name in names:
+            source = self.root / name
+            if source.is_file() or source.is_symlink():
+                (backup / name).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, backup / name)
+        self._prune(names)
+
+    @property
+    def previous(self) -> Path | None:
+        """The earlier output an ``--overwrite`` set aside (deleted by :meth:`finish`), or None."""
+        return self.root / PREVIOUS_NAME if self.manifest.get("previous") else None
+
+    def finish(self) -> None:
+        """The new output is complete: delete the earlier output that ``--overwrite`` set aside."""
+        if self.manifest.pop("previous", None):
+            self._save()  # first: a crash in between leaves a stale copy that the next claim deletes
+            shutil.rmtree(self.root / PREVIOUS_NAME, ignore_errors=True)
+
+    def rollback(self) -> None:
+        """The new work failed: delete what it wrote and put the earlier output back, as it was before the run.
+
+        Without an earlier output the partial files stay (recorded in the manifest, so the next run may replace them).
+        """
+        if self.manifest.get("previous"):
+            self.manifest = _restore_previous(self.root, self.manifest)
+
+    def __enter__(self) -> OutputFolder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, Exception):  # Ctrl-C and kills leave the state for the next claim to settle
+            self.rollback()
+
     def _save(self) -> None:
         atomic_write_json(self.root / MANIFEST_NAME, self.manifest)
+
+
+def _restore_previous(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Delete an unfinished run's files and move the output it had set aside back; returns the restored manifest.
+
+    Each step is repeatable, so a crash during the restore is settled by the next claim.
+    """
+    backup = root / PREVIOUS_NAME
+    old = read_manifest(backup) or {"command": manifest.get("command"), "settings": {}, "files": [], "folders": []}
+    unfinished = OutputFolder(root, manifest.get("command", ""), manifest, set())
+    names = unfinished.owned_paths()
+    for name in names:
+        path = root / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    unfinished._prune(names)
+    atomic_write_json(root / MANIFEST_NAME, {**manifest, "files": [], "folders": []})  # nothing of it is left
+    for dirpath, _, filenames in os.walk(backup):
+        for filename in filenames:
+            source = Path(dirpath, filename)
+            name = source.relative_to(backup).as_posix()
+            if name != MANIFEST_NAME:
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, root / name)
+    atomic_write_json(root / MANIFEST_NAME, old)
+    shutil.rmtree(backup, ignore_errors=True)
+    return old
+
+
+def _settle_previous(root: Path, manifest: dict[str, Any], keep_interrupted: bool) -> dict[str, Any]:
+    """The state an earlier ``--overwrite`` run left: a finished one's stale copy is deleted; an unfinished one is
+    kept for ``resume`` (the previous output stays aside until the resumed run finishes) or else undone."""
+    backup = root / PREVIOUS_NAME
+    if not backup.exists():
+        manifest.pop("previous", None)
+        return manifest
+    if not manifest.get("previous"):  # superseded: the run that set it aside finished
+        shutil.rmtree(backup)
+        return manifest
+    if keep_interrupted:
+        return manifest
+    print(
+        f"{root}: an earlier run was interrupted; its files were removed and the output before it restored",
+        file=sys.stderr,
+    )
+    return _restore_previous(root, manifest)
 
 
 def read_manifest(root: PathLike) -> dict[str, Any] | None:
@@ -425,6 +538,8 @@ def _relative_files(root: Path) -> set[str]:
     out = set()
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
+        if base == root and PREVIOUS_NAME in dirnames:  # the earlier output an --overwrite set aside
+            dirnames.remove(PREVIOUS_NAME)
         names = filenames + [d for d in dirnames if (base / d).is_symlink()]
         out.update((base / name).relative_to(root).as_posix() for name in names)
         if not names and not dirnames and base != root:

@@ -119,8 +119,8 @@ class Quickstart:
         return {**{k: v for k, v in stats.as_dict().items() if k != "rule"}, "rule": dict(stats.rule)}
 
     def stage_train_mpo(self) -> dict[str, Any]:
-        from trl_vision_reward.mpo.config import MPOConfig
         from trl_vision_reward.mpo.cli import load_pairs
+        from trl_vision_reward.mpo.config import MPOConfig
         from trl_vision_reward.mpo.data import precompute_latent_pairs, text_prompt_encoder
         from trl_vision_reward.mpo.trainer import MPOTrainer
 
@@ -201,6 +201,10 @@ class Quickstart:
     # ---------------------------------------------------------------- driver
     def run(self) -> bool:
         self.folder = _prepare_out(self.out, inputs=[self.config.model, self.config.scorer])
+        with self.folder:  # the previous run's output is deleted once this run's report is written, else put back
+            return self._run_stages()
+
+    def _run_stages(self) -> bool:
         ok = True
         for name in STAGES:
             result = self.results[name]

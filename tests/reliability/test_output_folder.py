@@ -9,6 +9,7 @@ import pytest
 from diffusers_cogvideox.errors import OutputExistsError, UsageError
 from diffusers_cogvideox.outputs import (
     MANIFEST_NAME,
+    PREVIOUS_NAME,
     OutputFolder,
     atomic_path,
     check_output_file,
@@ -55,11 +56,57 @@ def test_overwrite_deletes_only_what_the_command_wrote(tmp_path):
     (tmp_path / "sub" / "user2.txt").write_text("user")
     (tmp_path / "stage" / "user3.txt").write_text("user")
     again = OutputFolder.claim(tmp_path, "cmd", overwrite=True)
-    left = snapshot(tmp_path)
-    assert {k for k in left if k != MANIFEST_NAME} == {"user.txt", "sub/user2.txt", "stage/user3.txt"}
     with pytest.raises(OutputExistsError, match="not written by"):
         again.write_text("user.txt", "replaced")
+    again.finish()
+    left = snapshot(tmp_path)
+    assert {k for k in left if k != MANIFEST_NAME} == {"user.txt", "sub/user2.txt", "stage/user3.txt"}
     assert (tmp_path / "user.txt").read_text() == "user"
+
+
+def _earlier_run(root):
+    with OutputFolder.claim(root, "cmd") as out:
+        out.write_text("a.txt", "old a")
+        out.write_text("sub/b.txt", "old b")
+    (root / "user.txt").write_text("user")
+    return snapshot(root)
+
+
+def test_overwrite_deletes_the_old_output_only_after_the_new_run_succeeds(tmp_path):
+    before = _earlier_run(tmp_path)
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        with OutputFolder.claim(tmp_path, "cmd", overwrite=True) as out:
+            assert not (tmp_path / "a.txt").exists()  # set aside while the new run works
+            out.write_text("a.txt", "new half")
+            out.write_text("c.txt", "new only")
+            raise RuntimeError("conversion failed")
+    assert snapshot(tmp_path) == before  # the previous output, byte for byte; nothing of the failed run
+    with OutputFolder.claim(tmp_path, "cmd", overwrite=True) as out:
+        out.write_text("a.txt", "new a")
+    assert (tmp_path / "a.txt").read_text() == "new a" and not (tmp_path / "sub").exists()
+    assert (tmp_path / "user.txt").read_text() == "user" and not (tmp_path / PREVIOUS_NAME).exists()
+
+
+def test_a_killed_overwrite_run_is_undone_by_the_next_claim(tmp_path):
+    before = _earlier_run(tmp_path)
+    out = OutputFolder.claim(tmp_path, "cmd", overwrite=True)
+    out.write_text("a.txt", "new half")  # then killed: neither finish nor rollback ran
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        OutputFolder.claim(tmp_path, "cmd")  # restores the earlier output, then refuses as for any earlier run
+    assert snapshot(tmp_path) == before
+
+
+def test_a_killed_overwrite_run_can_be_resumed_and_then_replaces_the_old_output(tmp_path):
+    _earlier_run(tmp_path)
+    out = OutputFolder.claim(tmp_path, "cmd", overwrite=True, resume=True, settings={"s": 1})
+    out.write_text("checkpoint-1/w.bin", "new")  # killed here
+    resumed = OutputFolder.claim(tmp_path, "cmd", resume=True, settings={"s": 1})
+    assert (tmp_path / "checkpoint-1" / "w.bin").read_text() == "new" and resumed.previous is not None
+    with resumed:
+        resumed.write_text("final.bin", "done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [MANIFEST_NAME, "checkpoint-1", "final.bin", "user.txt"]
+    )
 
 
 def test_library_writes_are_recorded_after_the_fact(tmp_path):

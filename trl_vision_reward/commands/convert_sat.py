@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     folder = OutputFolder.claim(
         args.out, "vision-reward convert-sat", inputs=[args.input, args.tokenizer], overwrite=args.overwrite
     )
-    with tempfile.TemporaryDirectory(dir=folder.root, prefix=".converting-") as staging:
+    # an earlier conversion is set aside until this one succeeds (a failure puts it back)
+    with folder, tempfile.TemporaryDirectory(dir=folder.root, prefix=".converting-") as staging:
         converted = convert_sat_checkpoint(
             args.input,
             Path(staging, "out"),

@@ -15,6 +15,7 @@ weights are noise).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -238,32 +239,33 @@ def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training
     need_encoders = any(d is not None and is_media_pairs(column_names(d) or []) for d in (train, evals))
     parts = load_components(model_args, need_encoders)
     folder = claim_output_dir(script_args, model_args, training_args)  # inputs read; nothing written yet
-    if need_encoders:
-        cache = script_args.latent_cache_dir or os.path.join(training_args.output_dir, "latent_cache")
-        with training_args.main_process_first(desc="encoding media pairs"):
-            train = _maybe_encode(train, script_args, parts, os.path.join(cache, "train"), train_root)
-            if evals is not None:
-                evals = _maybe_encode(evals, script_args, parts, os.path.join(cache, "eval"), eval_root)
-        for key in ("vae", "text_encoder"):  # no longer needed on the device
-            parts.pop(key, None)
+    with folder or contextlib.nullcontext():  # an earlier run's output is deleted once this one is saved
+        if need_encoders:
+            cache = script_args.latent_cache_dir or os.path.join(training_args.output_dir, "latent_cache")
+            with training_args.main_process_first(desc="encoding media pairs"):
+                train = _maybe_encode(train, script_args, parts, os.path.join(cache, "train"), train_root)
+                if evals is not None:
+                    evals = _maybe_encode(evals, script_args, parts, os.path.join(cache, "eval"), eval_root)
+            for key in ("vae", "text_encoder"):  # no longer needed on the device
+                parts.pop(key, None)
 
-    trainer = MPOTrainer(
-        model=parts["denoiser"],
-        args=training_args,
-        train_dataset=train,
-        eval_dataset=evals,
-        noise_scheduler=parts.get("scheduler"),
-        model_name=None if model_args.model_name_or_path == "tiny" else model_args.model_name_or_path,
-        dataset_name=script_args.dataset_name,
-    )
-    if folder is not None:
-        trainer.add_callback(_RecordSaves(folder))
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    if trainer.is_fsdp_enabled:  # gather full weights for a loadable final save
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    trainer.save_model(training_args.output_dir)
-    if folder is not None:
-        folder.record_new()
+        trainer = MPOTrainer(
+            model=parts["denoiser"],
+            args=training_args,
+            train_dataset=train,
+            eval_dataset=evals,
+            noise_scheduler=parts.get("scheduler"),
+            model_name=None if model_args.model_name_or_path == "tiny" else model_args.model_name_or_path,
+            dataset_name=script_args.dataset_name,
+        )
+        if folder is not None:
+            trainer.add_callback(_RecordSaves(folder))
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        if trainer.is_fsdp_enabled:  # gather full weights for a loadable final save
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(training_args.output_dir)
+        if folder is not None:
+            folder.record_new()
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
     return trainer
