@@ -58,6 +58,10 @@ def run_subcommands(prog: str, description: str, commands: dict[str, tuple[str, 
     """
 
     def dispatch(argv: list[str]) -> int:
+        if argv and argv[0] in commands:  # a command with its own parser (OWN_PARSER, e.g. TrlParser) takes raw argv
+            own = import_module(commands[argv[0]][0])
+            if getattr(own, "OWN_PARSER", False):
+                return int(own.run_argv(argv[1:]) or 0)
         parser = argparse.ArgumentParser(prog=prog, description=description)
         parser.add_argument(DEBUG_FLAG, action="store_true", help=f"show tracebacks of known errors (or {DEBUG_ENV}=1)")
         sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -7,6 +7,7 @@ from ._cli import run_subcommands
 COMMANDS = {
     "generate": ("diffusers_cogvideox.commands.generate", "Generate a video (text-, image- or video-to-video)."),
     "convert": ("diffusers_cogvideox.commands.convert", "Convert an official SAT checkpoint to the diffusers layout."),
+    "train": ("diffusers_cogvideox.commands.train", "Fine-tune CogVideoX (LoRA or full) with progressive stages."),
 }
 
 

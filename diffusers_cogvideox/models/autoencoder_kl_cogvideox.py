@@ -657,6 +657,7 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
         # The frame batches the weights were trained with; other sizes change (and degrade) the output.
         self.num_latent_frames_batch_size = 2
         self.num_sample_frames_batch_size = 8
+        self.use_whole_clip_encoding = False  # see enable_whole_clip_encoding
 
         self.spatial_compression = 2 ** (len(block_out_channels) - 1)
         self.temporal_levels = int(math.log2(temporal_compression_ratio))
@@ -711,6 +712,18 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
     def disable_slicing(self) -> None:
         self.use_slicing = False
 
+    def enable_whole_clip_encoding(self) -> None:
+        """Encode the whole clip in one encoder pass, so every GroupNorm normalises over all its frames.
+
+        This is the official SAT encoder's result (training latents); the default 8-frame batches (diffusers' and
+        this package's pipelines) take GroupNorm statistics per batch and differ from it beyond the first batch.
+        Memory grows with the clip length (the lean inference path still works group by group and frame by frame).
+        """
+        self.use_whole_clip_encoding = True
+
+    def disable_whole_clip_encoding(self) -> None:
+        self.use_whole_clip_encoding = False
+
     # ------------------------------------------------------------------------------------------ input checks
 
     def _check_5d(self, x: torch.Tensor, what: str, channels: int, channels_name: str) -> None:
@@ -752,7 +765,12 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
     def _encode_frames(self, x: torch.Tensor) -> torch.Tensor:
         cache = None
         latents = []
-        for start, end in frame_batches(x.shape[2], self.num_sample_frames_batch_size):
+        batches = (
+            [(0, x.shape[2])]
+            if self.use_whole_clip_encoding
+            else frame_batches(x.shape[2], self.num_sample_frames_batch_size)
+        )
+        for start, end in batches:
             h, cache = self.encoder(x[:, :, start:end], cache)
             latents.append(self.quant_conv(h) if self.quant_conv is not None else h)
         return torch.cat(latents, dim=2) if len(latents) > 1 else latents[0]
