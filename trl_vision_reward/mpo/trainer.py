@@ -28,17 +28,32 @@ Logged metrics (train, and ``eval_`` prefixed): ``rewards/chosen``, ``rewards/re
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import Trainer
+
+from diffusers_cogvideox.training.denoiser import (  # noqa: F401  (the shared denoiser code, re-exported)
+    FULL_WEIGHT_NAME,
+    LORA_METADATA_KEY,
+    LORA_WEIGHT_NAME,
+    adapters_disabled,
+    add_lora,
+    denoise,
+    denoiser_kind,
+    load_lora_weights_into,
+    lora_layers,
+    lora_state_dict,
+    save_lora_weights,
+)
+from diffusers_cogvideox.training.denoiser import RotaryCache as _RotaryCache
+from diffusers_cogvideox.training.denoiser import base_model as _base
+from diffusers_cogvideox.training.denoiser import config_get as _config_get
 
 from ..records import admission_rule
 from .config import MPOConfig
@@ -53,9 +68,6 @@ from .losses import (
     sample_timesteps_uniform,
 )
 
-LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-LORA_METADATA_KEY = "lora_adapter_metadata"  # diffusers' safetensors metadata key for the LoraConfig
-FULL_WEIGHT_NAME = "diffusion_pytorch_model.safetensors"
 METRIC_NAMES = (
     "rewards/chosen",
     "rewards/rejected",
@@ -72,202 +84,6 @@ METRIC_NAMES = (
 
 class NonFiniteLossError(FloatingPointError):
     """The MPO loss became NaN/inf; raised before the optimizer step, so saved checkpoints stay valid."""
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Denoisers
-
-
-def _base(model: nn.Module) -> nn.Module:
-    """The denoiser under DDP / FSDP / DeepSpeed / PEFT wrappers (for its config and class)."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if isinstance(inner, nn.Module):
-            model = inner
-            continue
-        get_base = getattr(model, "get_base_model", None)
-        if callable(get_base) and get_base() is not model:
-            model = get_base()
-            continue
-        return model
-
-
-def denoiser_kind(model: nn.Module) -> str:
-    """``"unet"`` (``UNet2DConditionModel``) or ``"cogvideox"`` (``CogVideoXTransformer3DModel``), from the model."""
-    base = _base(model)
-    name = type(base).__name__
-    config = getattr(base, "config", {})
-    if "UNet2DConditionModel" in name or ("cross_attention_dim" in config and "block_out_channels" in config):
-        return "unet"
-    if "CogVideoX" in name or ("patch_size" in config and "text_embed_dim" in config):
-        return "cogvideox"
-    raise TypeError(
-        f"cannot tell how to call a {name}: MPOTrainer drives CogVideoXTransformer3DModel and UNet2DConditionModel "
-        "denoisers; set MPOConfig.denoiser_type='cogvideox' or 'unet' if yours has one of their forward signatures"
-    )
-
-
-def _config_get(config: Any, key: str, default: Any = None) -> Any:
-    return config.get(key, default) if isinstance(config, Mapping) else getattr(config, key, default)
-
-
-class _RotaryCache:
-    """CogVideoX 3D RoPE tables per latent grid, built once by ``rotary_embeddings_for_video``."""
-
-    def __init__(self):
-        self.tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def __call__(self, config: Any, latents: torch.Tensor, vae_scale_factor_spatial: int = 8):
-        from diffusers_cogvideox.models.embeddings import rotary_embeddings_for_video
-
-        _, frames, _, h, w = latents.shape
-        key = (frames, h, w, latents.device)
-        if key not in self.tables:
-            self.tables[key] = rotary_embeddings_for_video(
-                config,
-                h * vae_scale_factor_spatial,
-                w * vae_scale_factor_spatial,
-                frames,
-                vae_scale_factor_spatial,
-                latents.device,
-            )
-        return self.tables[key]
-
-
-def denoise(
-    model: nn.Module,
-    kind: str,
-    noisy: torch.Tensor,
-    timesteps: torch.Tensor,
-    cond: Mapping[str, torch.Tensor],
-    rope=None,
-) -> torch.Tensor:
-    """One denoiser forward with the keyword arguments its family expects; returns the raw prediction."""
-    if kind == "cogvideox":
-        config = _base(model).config
-        x = noisy if "image_latents" not in cond else torch.cat([noisy, cond["image_latents"]], dim=2)
-        kwargs = {}
-        if _config_get(config, "use_rotary_positional_embeddings", False) and rope is not None:
-            kwargs["image_rotary_emb"] = rope(config, noisy)
-        if _config_get(config, "ofs_embed_dim", None):  # CogVideoX1.5 I2V: the official pipeline's ofs = 2.0
-            kwargs["ofs"] = torch.full((x.shape[0],), 2.0, device=x.device, dtype=x.dtype)
-        return model(
-            hidden_states=x,
-            encoder_hidden_states=cond["prompt_embeds"],
-            timestep=timesteps,
-            return_dict=False,
-            **kwargs,
-        )[0]
-    if kind == "unet":
-        added = None
-        if "pooled_prompt_embeds" in cond:
-            added = {"text_embeds": cond["pooled_prompt_embeds"], "time_ids": cond["add_time_ids"]}
-        return model(
-            noisy, timesteps, encoder_hidden_states=cond["prompt_embeds"], added_cond_kwargs=added, return_dict=False
-        )[0]
-    raise ValueError(f"denoiser kind must be 'cogvideox' or 'unet'; got {kind!r}")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# LoRA
-
-
-def lora_layers(model: nn.Module) -> list[nn.Module]:
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
-
-
-@contextlib.contextmanager
-def adapters_disabled(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` as its base weights: every LoRA layer bypassed (the reference policy of LoRA training).
-
-    Sets PEFT's per-layer switch directly rather than calling ``disable_adapters()``, which would also flip the LoRA
-    weights' ``requires_grad`` in the middle of a step (not allowed under FSDP's flat parameters).
-    """
-    layers = lora_layers(model)
-    if not layers:
-        raise RuntimeError("adapters_disabled: the model has no LoRA layers; use reference_mode='frozen_copy'")
-    previous = [layer._disable_adapters for layer in layers]
-    for layer in layers:
-        layer._disable_adapters = True
-    try:
-        yield
-    finally:
-        for layer, flag in zip(layers, previous):
-            layer._disable_adapters = flag
-
-
-def add_lora(model: nn.Module, args: MPOConfig) -> Any:
-    """Freeze ``model`` and attach a trainable LoRA adapter "default" (diffusers' ``add_adapter`` when available)."""
-    from peft import LoraConfig, inject_adapter_in_model
-
-    config = LoraConfig(
-        r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        target_modules=list(args.lora_target_modules),
-        init_lora_weights=True if args.lora_init_weights.lower() in ("true", "default") else args.lora_init_weights,
-    )
-    model.requires_grad_(False)
-    if hasattr(model, "add_adapter") and hasattr(model, "_hf_peft_config_loaded"):
-        model.add_adapter(config)
-    else:
-        inject_adapter_in_model(config, model)
-        model.peft_config = {"default": config}
-    for name, param in model.named_parameters():  # LoRA weights train in fp32 even on a bf16/fp16 base
-        if "lora_" in name:
-            param.data = param.data.float()
-    return config
-
-
-def lora_state_dict(
-    model: nn.Module, prefix: str, state_dict: Mapping[str, torch.Tensor] | None = None
-) -> dict[str, torch.Tensor]:
-    """LoRA weights in diffusers' format: PEFT names without the adapter name, under ``prefix.`` (``transformer``/``unet``)."""
-    from peft.utils import get_peft_model_state_dict
-
-    weights = get_peft_model_state_dict(
-        model, state_dict=dict(state_dict) if state_dict is not None else None, adapter_name="default"
-    )
-    return {f"{prefix}.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
-
-
-def save_lora_weights(output_dir: str, weights: Mapping[str, torch.Tensor], lora_config: Any, prefix: str) -> str:
-    """Write ``pytorch_lora_weights.safetensors`` as diffusers' ``save_lora_weights`` does (keys and LoraConfig metadata).
-
-    The metadata (``{prefix}.r``, ``{prefix}.lora_alpha``, ... as JSON under ``lora_adapter_metadata``) lets
-    ``load_lora_weights`` restore alpha != rank exactly.
-    """
-    from safetensors.torch import save_file
-
-    metadata = {"format": "pt"}
-    if lora_config is not None:
-        config = lora_config.to_dict() if hasattr(lora_config, "to_dict") else dict(lora_config)
-        config = {f"{prefix}.{k}": (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
-        metadata[LORA_METADATA_KEY] = json.dumps(config, indent=2, sort_keys=True, default=str)
-    os.makedirs(output_dir, exist_ok=True)
-    path = os.path.join(output_dir, LORA_WEIGHT_NAME)
-    save_file(dict(weights), path, metadata=metadata)
-    return path
-
-
-def load_lora_weights_into(model: nn.Module, path: str, prefix: str) -> None:
-    """Load our ``pytorch_lora_weights.safetensors`` back into the model's "default" adapter (resume); strict on keys."""
-    from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    weights = load_file(path)
-    stripped = {k[len(prefix) + 1 :]: v for k, v in weights.items() if k.startswith(prefix + ".")}
-    if len(stripped) != len(weights):
-        raise ValueError(f"{path}: expected every key under '{prefix}.'; found {sorted(weights)[:3]}...")
-    result = set_peft_model_state_dict(model, stripped, adapter_name="default")
-    unexpected = getattr(result, "unexpected_keys", [])
-    expected = set(lora_state_dict(model, prefix))
-    if unexpected or len(expected) != len(weights):
-        raise ValueError(
-            f"{path}: LoRA weights do not match the model's adapter (unexpected {unexpected[:3]}, {len(weights)} vs {len(expected)} tensors)"
-        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
