@@ -39,6 +39,10 @@ from .processing_vision_reward import MediaInput, VisionRewardProcessor, guess_m
 from .shared_prefix import shared_prefix, supports_shared_prefix
 
 Method = Literal["batched", "naive", "official"]
+QuestionText = Literal["auto", "official", "clean"]
+# The prompt template of the official VisionReward-Video checkpoint, whose released script asks the questions with the
+# newline `readlines()` leaves on them (trl_vision_reward.reward.cogvlm2.templates).
+READLINES_TEMPLATES = ("cogvlm2_video",)
 SHARED_PREFIX_CHUNK = 32  # questions per suffix pass when the prefix is shared inside attention (length-sorted)
 AlignmentScorer = Callable[[list[Image.Image], str], float]
 
@@ -115,6 +119,20 @@ class BatchScores:
         return path
 
 
+def official_question_texts(checklist: Checklist, prompt: str | None = None) -> list[str]:
+    """The questions as the released video script asks them: read with ``readlines()``, so each keeps its line's
+    newline - every line of the question file but the last (which has none).
+
+    The file is the one the checklist comes from (``select_line`` for the ``_select`` lists, else ``qa_line``); a
+    question without a line number is used as it is.
+    """
+    texts = checklist.format_all(prompt)
+    select = all(q.select_line is not None for q in checklist.questions)
+    lines = [q.select_line if select else q.qa_line for q in checklist.questions]
+    last = max((line for line in lines if line is not None), default=None)
+    return [t + "\n" if line is not None and line != last else t for t, line in zip(texts, lines)]
+
+
 def compare(a: ScoreResult, b: ScoreResult) -> int:
     """Official pairwise preference: +1 if ``a`` scores higher, -1 if ``b`` does, 0 on a tie."""
     if a.checklist != b.checklist:
@@ -130,6 +148,10 @@ class VisionRewardScorer:
     ``prefix_sharing``: ``"attention"`` keeps one copy of the prefix KV cache and broadcasts it inside attention
     (:mod:`trl_vision_reward.reward.shared_prefix`); ``"repeat"`` repeats the cache once per question (any backbone that
     takes a ``Cache``); ``"auto"`` (default) picks the first when the backbone supports it.
+    ``question_text``: ``"official"`` asks each question as the released VisionReward-Video script does (with the
+    trailing newline its ``readlines()`` keeps, see :func:`official_question_texts`: what the video weights were
+    evaluated with); ``"clean"`` asks the text as given; ``"auto"`` (default) is ``"official"`` for the official
+    video template (``cogvlm2_video``) and ``"clean"`` otherwise. Results list the clean texts either way.
     """
 
     def __init__(
@@ -141,6 +163,7 @@ class VisionRewardScorer:
         question_batch_size: int | None = None,
         p_yes: Literal["yes_no", "full_vocab"] | None = None,
         prefix_sharing: Literal["auto", "attention", "repeat"] = "auto",
+        question_text: QuestionText = "auto",
     ):
         self.backbone = model.backbone if isinstance(model, VisionRewardModel) else model
         if checklist is None:
@@ -158,6 +181,12 @@ class VisionRewardScorer:
         if prefix_sharing not in ("auto", "attention", "repeat"):
             raise ValueError(f"prefix_sharing must be 'auto', 'attention' or 'repeat'; got {prefix_sharing!r}")
         self.prefix_sharing = prefix_sharing
+        if question_text not in ("auto", "official", "clean"):
+            raise ValueError(f"question_text must be 'auto', 'official' or 'clean'; got {question_text!r}")
+        if question_text == "auto":
+            template = getattr(getattr(processor, "template", None), "name", None)
+            question_text = "official" if template in READLINES_TEMPLATES else "clean"
+        self.question_text = question_text
         config = model.config if isinstance(model, VisionRewardModel) else None
         self.p_yes_mode = p_yes or (config.p_yes if config is not None else "yes_no")
         if self.p_yes_mode not in ("yes_no", "full_vocab"):
@@ -305,11 +334,12 @@ class VisionRewardScorer:
                 f"{self.checklist.modality!r}; pass modality=... or use the {modality!r} checklist"
             )
         questions = self.checklist.format_all(prompt)  # raises if [[prompt]] needs a prompt and none is given
+        asked = official_question_texts(self.checklist, prompt) if self.question_text == "official" else questions
         images = self.processor.load_media(media, modality, fps=fps)
         answer = {"batched": self.answer_batched, "naive": self.answer_naive, "official": self.answer_official}
         if method not in answer:
             raise ValueError(f"method must be one of {sorted(answer)}; got {method!r}")
-        read = answer[method](images, questions)
+        read = answer[method](images, asked)
         return self._result(read, images, prompt, modality, method, source or _describe(media), questions)
 
     def _result(self, read, images, prompt, modality, method, source, questions) -> ScoreResult:
@@ -387,4 +417,4 @@ def _describe(media: Any) -> str:
     return f"<{type(media).__name__} {tuple(shape) if shape is not None else ''}>"
 
 
-__all__ = ["BatchScores", "ScoreFailure", "ScoreResult", "VisionRewardScorer", "compare"]
+__all__ = ["BatchScores", "ScoreFailure", "ScoreResult", "VisionRewardScorer", "compare", "official_question_texts"]

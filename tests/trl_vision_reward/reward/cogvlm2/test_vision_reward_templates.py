@@ -104,3 +104,75 @@ def test_a_larger_tiny_vocabulary_splits_questions_word_by_word():
     small, large = tiny_cogvlm2_tokenizer(), tiny_cogvlm2_tokenizer(4096)
     assert [large.bos_token_id, large.eos_token_id, large.pad_token_id] == [0, 1, 2]  # the roles stay where they were
     assert len(large(question)["input_ids"]) <= len(question.split()) + 2 < len(small(question)["input_ids"])
+
+
+def test_official_question_text_is_what_readlines_gives_the_released_video_script():
+    from trl_vision_reward.reward.checklist import data_path
+    from trl_vision_reward.reward.scoring import official_question_texts
+
+    prompt = "a panda playing a guitar"
+    with data_path("VisionReward_Video", "VisionReward_video_qa_select.txt").open(encoding="utf-8") as handle:
+        released = [line.replace("[[prompt]]", prompt) for line in handle.readlines()]  # inference-video.py
+    texts = official_question_texts(Checklist.load("video"), prompt)
+    assert texts == released
+    assert all(t.endswith("\n") for t in texts[:-1]) and not texts[-1].endswith("\n")
+
+
+def test_question_text_switch_on_token_ids():
+    from trl_vision_reward.reward.scoring import official_question_texts
+
+    processor = vision_reward_processor(tiny_cogvlm2_processor(video=True))
+    checklist = Checklist.load("video")
+    clean, official = checklist.format_all("a cat"), official_question_texts(checklist, "a cat")
+    tokenizer = processor.tokenizer
+    for asked, expected_text in (
+        (clean[0], f"Question: {clean[0]} Answer:"),
+        (official[0], f"Question: {clean[0]}\n Answer:"),
+    ):
+        assert processor.question_token_ids([asked])[0] == tokenizer.encode(expected_text, add_special_tokens=False)
+    assert processor.question_token_ids([official[0]]) != processor.question_token_ids([clean[0]])
+    assert processor.question_token_ids([official[-1]]) == processor.question_token_ids([clean[-1]])
+    # the scorer asks the official text for the official video template, the clean one elsewhere or when told
+    model = tiny_cogvlm2_model(video=True)
+    assert VisionRewardScorer(model, processor, checklist=checklist).question_text == "official"
+    assert VisionRewardScorer(model, processor, checklist=checklist, question_text="clean").question_text == "clean"
+    image = vision_reward_processor(tiny_cogvlm2_processor(video=False))
+    assert VisionRewardScorer(model, image, checklist=Checklist.load("image")).question_text == "clean"
+    with pytest.raises(ValueError, match="question_text must be 'auto', 'official' or 'clean'"):
+        VisionRewardScorer(model, processor, checklist=checklist, question_text="raw")
+
+
+def _answers_vary(scorer, images, questions):
+    """lm_head reduced to yes = d, no = -d (other rows 0), with d chosen so that question 0 gets yes and question 1 no.
+
+    d is the difference of the two questions' last hidden states with their mean direction projected out, so that
+    d.h0 = -d.h1 > 0. Random tiny models otherwise answer every question alike, which would prove nothing.
+    """
+    model = scorer.backbone
+    prefix = scorer._prefix(images)
+    suffixes = scorer.processor.question_token_ids(questions[:2])
+    with torch.no_grad():
+        h0, h1 = (model.model(**scorer._full_inputs(prefix, s)).last_hidden_state[0, -1] for s in suffixes)
+        mean = (h0 + h1) / 2
+        d = h0 - h1
+        d = d - (d @ mean) / (mean @ mean) * mean
+        yes, no = scorer.yes_id, scorer.no_id
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[yes], model.lm_head.weight[no] = d, -d
+
+
+def test_official_method_answers_equal_the_batched_answers(video):
+    processor = vision_reward_processor(tiny_cogvlm2_processor(video=video))
+    from trl_vision_reward.reward.scoring import official_question_texts
+
+    model = tiny_cogvlm2_model(video=video, seed=3)
+    scorer = VisionRewardScorer(model, processor, checklist=Checklist.load("video" if video else "image"))
+    media = random_frames(3) if video else random_image()
+    images = processor.load_media(media, "video" if video else "image", fps=1)
+    asked = official_question_texts(scorer.checklist, "a panda playing a guitar")[:8]  # what score() asks
+    _answers_vary(scorer, images, asked)
+    batched = scorer.answer_batched(images, asked)["greedy_yes"]
+    official = scorer.answer_official(images, asked)["greedy_yes"]
+    naive = scorer.answer_naive(images, asked)["greedy_yes"]
+    assert batched[0] and not batched[1], "the answers should not all be the same"
+    assert torch.equal(official, batched) and torch.equal(naive, batched)
