@@ -19,7 +19,7 @@ and any scorer fit; :mod:`datasets_scripts.backends` builds them from model path
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from .files import append_jsonl, iter_jsonl_tolerant, stable_hash, write_jsonl
 SHARDS_DIR = "shards"
 REJECTS_DIR = "rejects"
 MEDIA_DIR = "media"
+COMMAND = "vr-datasets generate-score"
 
 
 class Sampler(Protocol):
@@ -160,11 +161,19 @@ def run_generate_and_score(
     state: Any = None,
     progress: bool = True,
     on_prompt_done: Callable[[PromptItem], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    force: bool = False,
 ) -> JobSummary:
     """Run (or resume) the job for this process; see the module docstring. Returns this process's summary.
 
     ``state`` is an ``accelerate.PartialState`` (created when omitted). Call :func:`collect_scored_samples` on the
     main process afterwards (the CLI does) to write the Parquet dataset and its card.
+
+    A job folder remembers the settings it was made with (``samples_per_prompt``, ``seed``, the sampler's
+    ``config()`` and ``settings``): resuming it with others is refused with the differing keys named unless
+    ``force`` (samples of two configurations under one card), and ``overwrite`` replaces it (the old job is deleted
+    once :func:`collect_scored_samples` has written the new dataset).
     """
     from accelerate import PartialState
     from tqdm.auto import tqdm
@@ -174,6 +183,15 @@ def run_generate_and_score(
     state = state or PartialState()
     out_dir = Path(out_dir)
     items = prompt_items(prompts)
+    if state.is_main_process:
+        config = getattr(sampler, "config", None)
+        job = {
+            "samples_per_prompt": samples_per_prompt,
+            "seed": seed,
+            "generation": config() if callable(config) else None,
+        }
+        _claim_job(out_dir, {**job, **(settings or {})}, items, state, overwrite=overwrite, force=force)
+    state.wait_for_everyone()  # the folder is claimed (or refused) before any process writes
     done = finished_prompt_ids(out_dir)
     state.wait_for_everyone()  # every process has read the same finished set before anyone appends
     todo = [it for it in items if it.prompt_id not in done]
@@ -200,6 +218,27 @@ def run_generate_and_score(
     summary.seconds = time.perf_counter() - start
     state.wait_for_everyone()
     return summary
+
+
+def _claim_job(out_dir: Path, settings: Mapping[str, Any], items, state, *, overwrite: bool, force: bool):
+    """The job folder under the output policy, with the shard files of every process recorded up front and the media
+    a killed run wrote for this job's prompts adopted (they are replaced when the prompt is redone)."""
+    from diffusers_cogvideox.outputs import OutputFolder
+
+    folder = OutputFolder.claim(
+        out_dir,
+        COMMAND,
+        overwrite=overwrite,
+        resume=True,
+        settings=settings,
+        force=force,
+        reserved=(SHARDS_DIR, REJECTS_DIR),
+    )
+    ranks = range(getattr(state, "num_processes", 1))
+    folder.record(*(f"{sub}/rank-{r:05d}.jsonl" for sub in (SHARDS_DIR, REJECTS_DIR) for r in ranks))
+    ids = {it.prompt_id for it in items}
+    folder.adopt(*sorted(f for f in folder.foreign if f.startswith(f"{MEDIA_DIR}/") and f.split("/")[1] in ids))
+    return folder
 
 
 def load_scored_records(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -274,15 +313,28 @@ def collect_scored_samples(
     random_data: bool = False,
 ) -> Path:
     """Write ``data/train-00000-of-00001.parquet``, ``README.md`` and ``rejects.jsonl`` for a finished job."""
+
+    from diffusers_cogvideox.outputs import OutputFolder, read_manifest
+
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir) or {}  # the job's own settings: collecting never changes them
+    folder = OutputFolder.claim(out_dir, COMMAND, resume=True, settings=manifest.get("settings", {}))
+    folder.record_new()  # the media every process wrote
+    _collect(folder, modality, generator, scorer, generation_config, random_data)
+    folder.finish()  # a job an --overwrite set aside is deleted now; after a failure both stay (resumable)
+    return out_dir
+
+
+def _collect(folder, modality, generator, scorer, generation_config, random_data) -> None:
     from hub_cards.dataset_cards import render_scored_samples_card
 
     from .visionrewarddb import write_parquet
 
-    out_dir = Path(out_dir)
+    out_dir = folder.root
     ds = scored_dataset(out_dir, modality)
     rejects = pending_rejects(out_dir)
-    write_parquet(ds, out_dir / "data" / "train-00000-of-00001.parquet")
-    write_jsonl(out_dir / "rejects.jsonl", rejects)
+    write_parquet(ds, folder.path("data/train-00000-of-00001.parquet"))
+    write_jsonl(folder.path("rejects.jsonl"), rejects)
     records = load_scored_records(out_dir)
     reasons: dict[str, int] = {}
     for r in rejects:
@@ -300,5 +352,5 @@ def collect_scored_samples(
         generation_config=generation_config,
         random_data=random_data,
     )
-    card.save(out_dir / "README.md")
-    return out_dir
+    with folder.atomic("README.md") as tmp:
+        card.save(tmp)

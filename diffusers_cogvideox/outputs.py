@@ -351,6 +351,12 @@ class OutputFolder:
             self.manifest["files"] = sorted(files)
             self._save()
 
+    def adopt(self, *relative: str) -> None:
+        """Record files found in the folder as this command's own: ones a killed run of it wrote before it could
+        record them (the caller knows them by name, e.g. the media of a job's own prompts)."""
+        self.foreign -= {PurePosixPath(name).as_posix() for name in relative}
+        self.record(*relative)
+
     def record_new(self) -> list[str]:
         """Record every file that appeared under the folder since it was claimed (written by a library)."""
         known = set(self.manifest["files"]) | self.foreign | {MANIFEST_NAME}

@@ -30,6 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is present")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier job in --out (deleted once the new dataset is written; nothing else is deleted)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="resume a job folder made with other settings (the card then describes the new ones)",
+    )
 
 
 def read_prompts(path: str) -> list[str]:
@@ -78,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         state=state,
         progress=not args.no_progress,
+        settings={"modality": args.modality, "model": args.model, "scorer": args.scorer},
+        overwrite=args.overwrite,
+        force=args.force,
     )
     print(
         f"[process {state.process_index}] {summary.finished} prompts scored, {summary.skipped} already done, "

@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="unpickle arbitrary objects in .pt files (SAT training checkpoints hold some); only for files you trust",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what an earlier conversion wrote to --out (deleted once the new one is saved; nothing else)",
+    )
 
 
 def load_checkpoint(path: Path, trust: bool = False) -> dict:
@@ -56,10 +61,26 @@ def load_checkpoint(path: Path, trust: bool = False) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ..errors import UsageError
+    from ..outputs import OutputFolder
+
     if args.transformer is None and args.vae is None:
-        raise SystemExit("cogvideox convert: give --transformer, --vae or both")
+        raise UsageError("give --transformer, --vae or both")
+    for path in (args.vae, args.transformer):
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(2, "checkpoint not found", str(path))
+    folder = OutputFolder.claim(
+        args.out,
+        "cogvideox convert",
+        inputs=[args.transformer, args.vae],
+        overwrite=args.overwrite,
+        reserved=("transformer", "vae"),  # save_pretrained replaces files there
+    )
     try:
-        return convert(args)
+        with folder:  # an earlier conversion is deleted once this one is saved; a failure puts it back
+            convert(args)
+            folder.record_new()
+        return 0
     except (ValueError, FileNotFoundError) as error:  # mismatched keys, wrong variant, unreadable file: say which
         print(f"cogvideox convert: {error}", file=sys.stderr)
         return 1

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default=None, help="Split of a dataset folder / Hub dataset.")
     parser.add_argument("--output-dir", required=True, help="Where report.json and report.md go.")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what an earlier run of this command wrote to --output-dir (nothing else is deleted)",
+    )
 
 
 def _scores(args, checklist, samples):
@@ -83,6 +88,7 @@ def _scores(args, checklist, samples):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from diffusers_cogvideox.errors import UsageError
     from trl_vision_reward.reward.evaluation import EvaluationReport, judgment_accuracy, preference_accuracy
     from trl_vision_reward.reward.labels import label_records, labeled_questions
 
@@ -96,13 +102,16 @@ def run(args: argparse.Namespace) -> int:
         resolve_pairs,
         sample_matrix,
     )
+    from ._output import claim_output_dir
 
     if not args.pairs and not args.annotations:
-        raise SystemExit("evaluate: give --pairs (preference accuracy) and/or --annotations (judgment accuracy)")
+        raise UsageError("evaluate: give --pairs (preference accuracy) and/or --annotations (judgment accuracy)")
     checklist = load_checklist(args.checklist, full=args.full)
     samples = load_records(args.samples, split=args.split)
     id_field = pick_field(samples, args.id_field, ID_FIELDS, args.samples, "sample id")
     index = index_by_id(samples, id_field, args.samples)
+    pair_files = [spec.rpartition("=")[2] for spec in args.pairs or []]
+    folder = claim_output_dir(args, "vision-reward evaluate", [args.samples, args.annotations, *pair_files])
     report = EvaluationReport(metadata={"checklist": checklist.name, "samples": len(samples), "score": args.score})
 
     if args.pairs:
@@ -139,11 +148,11 @@ def run(args: argparse.Namespace) -> int:
             predictions, labels, [checklist.questions[i].dimension for i in columns], questions=texts
         )
 
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    out = folder.root
     table = report.format_table()
-    (out / "report.md").write_text(table + "\n", encoding="utf-8")
+    with folder:  # an earlier report is deleted once the new one is written
+        folder.write_text("report.json", report.to_json() + "\n")
+        folder.write_text("report.md", table + "\n")
     print(table)
     print(f"wrote {out / 'report.json'} and {out / 'report.md'}")
     return 0

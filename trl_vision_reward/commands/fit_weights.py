@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1e-4,
         help="Drop questions whose weight is below this fraction of the largest weight; negative keeps all.",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what an earlier run of this command wrote to --output-dir (nothing else is deleted)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         pick_field,
         resolve_pairs,
         sample_matrix,
-        write_json,
     )
+    from ._output import claim_output_dir
 
     checklist = load_checklist(args.checklist, full=args.full)
     samples = load_records(args.samples, split=args.split)
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     id_field = pick_field(samples, args.id_field, ID_FIELDS, args.samples, "sample id")
     index = index_by_id(samples, id_field, args.samples)
     first, second, labels = resolve_pairs(pairs, index, args.pairs)
+    folder = claim_output_dir(args, "vision-reward fit-weights", [args.samples, args.pairs, args.checklist])
 
     n = len(checklist)
     probabilities = None
@@ -123,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
         coef=[float(w) for w in fit.weights],
         intercept=[0.0],
     )
-    write_json(out / "weights.json", result)
-    write_json(out / "checklist.json", new_checklist.to_dict())
+    with folder:  # an earlier output is deleted once the new one is written
+        folder.write_json("weights.json", result)
+        folder.write_json("checklist.json", new_checklist.to_dict())
     kept = int(np.sum(fit.weights > 0))
     print(
         f"fitted {n} weights on {len(first)} pairs in {fit.epochs} epochs (converged: {fit.converged}); "

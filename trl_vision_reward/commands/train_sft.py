@@ -15,6 +15,8 @@ smoke test: its judgments are meaningless).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
 from pathlib import Path
 
@@ -52,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logging-steps", type=int, default=10)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier train-sft output in --output-dir (deleted once the new scorer is saved)",
+    )
 
 
 def _media_field(records, modality: str) -> str:
@@ -67,13 +74,27 @@ def _has_accelerator() -> bool:
 
 
 def _resolve_media(records, field, root):
+    """Media paths resolved inside ``--media-root``: absolute paths, ``..`` and symlinks out are refused by row."""
     if root is None:
         return records
-    for record in records:
+    from diffusers_cogvideox.outputs import resolve_inside
+
+    if not Path(root).is_dir():
+        raise FileNotFoundError(2, "no --media-root folder at", str(root))
+    for row, record in enumerate(records):
         value = record.get(field)
-        if isinstance(value, str) and not Path(value).is_absolute():
-            record[field] = str(Path(root) / value)
+        try:
+            if isinstance(value, str):
+                record[field] = str(resolve_inside(root, value, what=field))
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):  # frame files
+                record[field] = [str(resolve_inside(root, v, what=field)) for v in value]
+        except ValueError as error:
+            raise type(error)(f"record {row}: {error}") from error
     return records
+
+
+SAVED_NAMES = ("*.json", "*.safetensors", "*.jinja", "merges.txt", "adapter")
+"""What ``save_pretrained`` of the scorer and processor writes: a foreign one in --output-dir is refused up front."""
 
 
 def _load_backbone(args: argparse.Namespace):
@@ -105,9 +126,9 @@ def _load_backbone(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from trl_vision_reward.reward.sft import VisionRewardSFTConfig, VisionRewardSFTTrainer, build_judgment_dataset
+    from trl_vision_reward.reward.sft import build_judgment_dataset
 
-    from ._data import load_records, write_json
+    from ._data import load_records
 
     records = load_records(args.data, split=args.split)
     media_field = args.media_field or _media_field(records, args.modality)
@@ -129,6 +150,28 @@ def run(args: argparse.Namespace) -> int:
     eval_dataset = build_judgment_dataset(eval_records, args.modality, balance="none", seed=args.seed, **common)
 
     backbone, processor, checklist = _load_backbone(args)
+    folder = None
+    if _is_main_process():  # inputs read; claimed before training (refused: someone else's folder, an input in it)
+        from diffusers_cogvideox.outputs import OutputFolder
+
+        folder = OutputFolder.claim(
+            args.output_dir,
+            "vision-reward train-sft",
+            inputs=[args.data, args.eval_data, args.model, args.media_root],
+            overwrite=args.overwrite,
+            reserved=SAVED_NAMES,
+            flag="--output-dir",
+        )
+    with folder or contextlib.nullcontext():  # an earlier output is deleted once the new scorer is saved
+        return _train(args, train_dataset, eval_dataset, backbone, processor, checklist, folder)
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _train(args, train_dataset, eval_dataset, backbone, processor, checklist, folder) -> int:
+    from trl_vision_reward.reward.sft import VisionRewardSFTConfig, VisionRewardSFTTrainer
 
     config = VisionRewardSFTConfig(
         output_dir=args.output_dir,
@@ -174,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
             "before": before,
             "after": after,
         }
-        write_json(out / "judgment_metrics.json", summary)
+        folder.record_new()
+        folder.write_json("judgment_metrics.json", summary)
         print(
             f"held-out judgment loss {before['before_loss']:.4f} -> {after['after_loss']:.4f}, "
             f"accuracy {100 * before['before_judgment_accuracy']:.1f}% -> "
