@@ -8,6 +8,7 @@ Reference objects are diffusers' own classes, loaded from the same tiny Hub-layo
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 from pathlib import Path
 
 import diffusers
@@ -253,6 +254,19 @@ def set_scale_at(step: int, scale: float):
     return callback
 
 
+@contextmanager
+def transformer_batches(pipe):
+    """The batch size of every transformer call made inside the block: 2 per video while guiding, else 1."""
+    batches = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: batches.append(len(kwargs["hidden_states"])), with_kwargs=True
+    )
+    try:
+        yield batches
+    finally:
+        hook.remove()
+
+
 def cutoff(**config) -> SDCFGCutoffCallback:
     return SDCFGCutoffCallback(**{"cutoff_step_ratio": None, **config})
 
@@ -280,16 +294,10 @@ def test_cfg_cutoff_callback_equals_guidance_one_after_the_cutoff(hub_folders, k
 
 def test_cfg_cutoff_by_ratio_and_the_transformer_passes(t2v_5b):
     """``cutoff_step_ratio`` 0.5 of 4 steps cuts after step 2; from then on one conditional pass per step."""
-    batches = []
-    hook = t2v_5b.transformer.register_forward_pre_hook(
-        lambda m, args, kwargs: batches.append(len(kwargs["hidden_states"])), with_kwargs=True
-    )
-    try:
+    with transformer_batches(t2v_5b) as batches:
         by_ratio = t2v_5b(
             **call_kwargs("t2v", "5b", num_inference_steps=4), callback_on_step_end=cutoff(cutoff_step_ratio=0.5)
         ).frames
-    finally:
-        hook.remove()
     assert batches == [2, 2, 2, 1]
     by_index = t2v_5b(
         **call_kwargs("t2v", "5b", num_inference_steps=4), callback_on_step_end=cutoff(cutoff_step_index=2)
@@ -307,18 +315,20 @@ def test_scale_from_a_callback_wins_over_dynamic_cfg(t2v_5b, monkeypatch):
             pipe._guidance_scale = 2.5
         return tensors
 
-    kwargs = call_kwargs("t2v", "5b", num_inference_steps=4, guidance_scale=6.0, use_dynamic_cfg=True)
-    got = t2v_5b(**kwargs, callback_on_step_end=callback).frames
+    def dynamic_call(**kwargs):  # a fresh generator each time
+        return t2v_5b(
+            **call_kwargs("t2v", "5b", num_inference_steps=4, guidance_scale=6.0, use_dynamic_cfg=True), **kwargs
+        )
+
+    got = dynamic_call(callback_on_step_end=callback).frames
     dynamic = [GuidanceSchedule(6.0, True, "step", 4).scale_at(i, None, 4) for i in range(4)]
     assert seen == pytest.approx(dynamic[:2] + [2.5, 2.5])
 
     scale_at = GuidanceSchedule.scale_at  # the same call with the schedule itself switching to 2.5 after step 1
     monkeypatch.setattr(GuidanceSchedule, "scale_at", lambda self, i, t, n: scale_at(self, i, t, n) if i <= 1 else 2.5)
-    expected = t2v_5b(
-        **call_kwargs("t2v", "5b", num_inference_steps=4, guidance_scale=6.0, use_dynamic_cfg=True)
-    ).frames
-    assert torch.equal(got, expected)
-    assert max_abs(got, t2v_5b(**kwargs).frames) > 1e-3
+    assert torch.equal(got, dynamic_call().frames)
+    monkeypatch.undo()
+    assert max_abs(got, dynamic_call().frames) > 1e-3  # the callback changed the result
 
 
 def test_plain_callback_scale_equals_reference(hub_folders):  # noqa: F811
@@ -332,19 +342,12 @@ def test_plain_callback_scale_equals_reference(hub_folders):  # noqa: F811
 
 
 def test_guidance_can_come_back_and_is_checked(t2v_5b):
-    batches = []
-    hook = t2v_5b.transformer.register_forward_pre_hook(
-        lambda m, args, kwargs: batches.append(len(kwargs["hidden_states"])), with_kwargs=True
-    )
-
     def off_then_on(pipe, step_index, timestep, tensors):
         pipe._guidance_scale = 0.0 if step_index == 0 else 4.0
         return tensors
 
-    try:
+    with transformer_batches(t2v_5b) as batches:
         t2v_5b(**call_kwargs("t2v", "5b", num_inference_steps=3), callback_on_step_end=off_then_on)
-    finally:
-        hook.remove()
     assert batches == [2, 1, 2]
     with pytest.raises(ValueError, match="started with guidance_scale <= 1, so no negative prompt embeddings"):
         t2v_5b(**call_kwargs("t2v", "5b", guidance_scale=1.0), callback_on_step_end=set_scale_at(0, 5.0))
