@@ -8,8 +8,9 @@ Official layouts (what the checkpoints were fine-tuned and evaluated on):
   template (``Question: {q} Short answer:`` after the image). Answer: ``yes<|end_of_text|>`` = "yes".
 - VisionReward-Video (``inference-video.py``, ``template_version="chat"`` of CogVLM2-Video): ``bos``, then per frame
   its 66 slots followed by its time index as text (``"0"``, ``"1"``, ...), then ``Question: {q} Answer:``; the first
-  generated token decoded is compared with ``"yes"``. (The released script reads questions with ``readlines()``, so
-  its prompts end the question with a newline; the questions here are used as given.)
+  generated token decoded is compared with ``"yes"``. The released script reads questions with ``readlines()``, so
+  each question but the file's last ends with a newline (``Question: ...?\n Answer:``); ``VisionRewardScorer`` asks
+  them that way for this template by default (``question_text``, ``official_question_texts`` in ``..scoring``).
 
 The answers are the bare words ``yes``/``no`` right after the cue - the fine-tuning targets were encoded on their
 own (``tokenizer.encode(answer)`` upstream), without a leading space.
