@@ -24,6 +24,10 @@ COMMANDS = {
         "Score clips (motion, stills, cuts, blur, text, aesthetic, negative labels), then apply thresholds.",
     ),
     "caption": ("datasets_scripts.commands.caption", "Caption clips (CogVLM2-Caption recipe) into the SFT dataset."),
+    "rewrite-prompts": (
+        "datasets_scripts.commands.rewrite_prompts",
+        "Rewrite short prompts into long CogVideoX-style prompts with a chat causal LM (official system prompt).",
+    ),
     "quickstart": (
         "datasets_scripts.quickstart.cli",
         "Run the whole loop: generate, score, pair, train MPO, regenerate, report.",

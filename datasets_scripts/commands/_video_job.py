@@ -9,6 +9,17 @@ from typing import Any
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is present")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh: delete what an earlier run wrote in --out (only that)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="continue a job folder made with other settings (its results are kept)"
+    )
+
+
+def job_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The output-policy keywords of the stage functions (``overwrite``, ``force``)."""
+    return {"overwrite": args.overwrite, "force": args.force}
 
 
 def job_state(args: argparse.Namespace) -> Any:
@@ -17,12 +28,6 @@ def job_state(args: argparse.Namespace) -> Any:
     from accelerate import PartialState
 
     return PartialState(cpu=args.cpu or not torch.cuda.is_available())
-
-
-def check_out(out: str, *inputs: str | None) -> None:
-    from diffusers_cogvideox.outputs import check_inputs_outside
-
-    check_inputs_outside(out, inputs)
 
 
 def report(state: Any, stage: str, summary: Any) -> None:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from datasets_scripts.video_data.caption import CaptionConfig, collect_captions, load_captioner, run_caption
     from datasets_scripts.video_data.inputs import clip_inputs
 
-    from ._video_job import check_out, job_state, report
+    from ._video_job import job_flags, job_state, report
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1; got {args.batch_size}")
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
         truncated=args.truncated,
         validation_fraction=args.validation_fraction,
     )
-    check_out(args.out, args.clips)
     clips = clip_inputs(args.clips, images=args.images)
     state = job_state(args)
     kwargs = {"prompt": args.prompt}
@@ -62,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
         kwargs["dtype"] = getattr(torch, args.dtype) if args.dtype else None
     captioner = load_captioner(args.model, args.backend, device=str(state.device), **kwargs)
     summary = run_caption(
-        clips, args.out, captioner, config, batch_size=args.batch_size, state=state, progress=not args.no_progress
+        clips,
+        args.out,
+        captioner,
+        config,
+        batch_size=args.batch_size,
+        state=state,
+        progress=not args.no_progress,
+        **job_flags(args),
     )
     report(state, "caption", summary)
     if state.is_main_process:

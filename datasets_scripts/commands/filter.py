@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from datasets_scripts.video_data.inputs import clip_inputs
 
-    from ._video_job import check_out, job_state, report
+    from ._video_job import job_flags, job_state, report
 
     rules = FilterRules(
         **{
@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         aesthetic_model=args.aesthetic_model,
         vlm=args.vlm,
     )
-    check_out(args.out, args.clips)
     clips = clip_inputs(args.clips, images=args.images)
     state = job_state(args)
     scorer = ClipScorer(
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         aesthetic_scorer=load_plugin(args.aesthetic_model) if args.aesthetic_model else None,
         negative_labels=NegativeLabelScorer.from_model(args.vlm, str(state.device)) if args.vlm else None,
     )
-    summary = run_filter_scores(clips, args.out, scorer, state=state, progress=not args.no_progress)
+    summary = run_filter_scores(clips, args.out, scorer, state=state, progress=not args.no_progress, **job_flags(args))
     report(state, "filter scores", summary)
     if state.is_main_process:
         result = collect_filter(args.out, rules)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._video_job import add_job_arguments, check_out, job_state, report
+from ._video_job import add_job_arguments, job_flags, job_state, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +39,9 @@ def run(args: argparse.Namespace) -> int:
         trim_frames=args.trim_frames,
         max_clips_per_scene=args.max_clips_per_scene,
     )
-    check_out(args.out, args.videos)
     videos = [(Path(c["path"]), c["source"]) for c in clip_inputs(args.videos)]
     state = job_state(args)
-    summary = run_split(videos, args.out, config, state=state, progress=not args.no_progress)
+    summary = run_split(videos, args.out, config, state=state, progress=not args.no_progress, **job_flags(args))
     report(state, "split", summary)
     if state.is_main_process:
         collect_split(args.out, config)

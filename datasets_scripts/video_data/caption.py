@@ -5,8 +5,8 @@ training data) on this project's native backbone (:mod:`trl_vision_reward.reward
 official usage (``tools/caption/video_caption.py`` in THUDM/CogVideo, and the model card's example) is followed:
 
 - frames: the ``"chat"`` strategy of its ``load_video`` - for every whole second 0 .. round(last timestamp) the frame
-  whose timestamp is nearest, at most 24 (``trl_vision_reward.reward.processing_vision_reward.load_video`` is the
-  same rule);
+  whose timestamp is nearest, at most 24 (``diffusers_cogvideox.video_io.load_video(per_second=True)``, the rule
+  VisionReward-Video's processor uses too);
 - prompt: ``"Please describe this video in detail."`` in the ``chat`` template of the remote
   ``build_conversation_input_ids`` (``bos``, each frame's 66 vision slots followed by its time index as text, then
   ``Question: <prompt> Answer:``), which :class:`~trl_vision_reward.reward.cogvlm2.CogVLM2Processor` builds;
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .jobs import Item, StageSummary, check_job_settings, pending_rejects, results, run_stage
+from .jobs import Item, StageSummary, claim_job, open_job, pending_rejects, results, run_stage
 from .media import is_image
 
 OFFICIAL_CAPTION_PROMPT = "Please describe this video in detail."
@@ -49,9 +49,9 @@ class Caption:
 
 def caption_frames(path: str | Path, max_frames: int = OFFICIAL_MAX_FRAMES) -> list:
     """The frames a captioner sees: the official one-frame-per-second sampling (an image is one frame)."""
-    from trl_vision_reward.reward.processing_vision_reward import load_image, load_video
+    from diffusers_cogvideox.video_io import load_image, load_video
 
-    return [load_image(path)] if is_image(path) else load_video(path, max_frames=max_frames)
+    return [load_image(path)] if is_image(path) else load_video(path, max_frames, per_second=True)
 
 
 class _GenerateCaptioner:
@@ -218,6 +218,8 @@ def run_caption(
     batch_size: int = 1,
     state: Any = None,
     progress: bool = True,
+    overwrite: bool = False,
+    force: bool = False,
 ) -> StageSummary:
     """Caption every clip not captioned yet (this process's share); then :func:`collect_captions`."""
     from accelerate import PartialState
@@ -226,7 +228,8 @@ def run_caption(
 
     state = state or PartialState()
     items = filter_items(clips)
-    check_job_settings(out_dir, "caption", asdict(config), state)
+    inputs = [c.get("path") for c in clips]
+    claim_job(out_dir, "caption", asdict(config), state, inputs=inputs, overwrite=overwrite, force=force)
 
     def record(item: Item, caption: Caption) -> list[dict[str, Any]]:
         if not caption.text:
@@ -275,49 +278,50 @@ def collect_captions(out_dir: str | Path, config: CaptionConfig = CaptionConfig(
     from .media import link_or_copy, probe
 
     out_dir = Path(out_dir)
-    rows = results(out_dir)
-    rejects = pending_rejects(out_dir)
-    if not rows:
-        raise ValueError(f"no captioned clips in {out_dir.name!r}: every clip failed (see rejects)")
-    fractions = (1.0 - config.validation_fraction, config.validation_fraction, 0.0)
-    by_split: dict[str, list[Clip]] = {}
-    for row in rows:
-        rel = Path("clips") / f"{row['clip_id']}{Path(row['media']).suffix or '.mp4'}"
-        link_or_copy(row["source_path"], out_dir / rel)
-        fields = {k: v for k, v in row.items() if k in Clip.__dataclass_fields__}
-        if not fields.get("num_frames") and not is_image(out_dir / rel):  # a bare folder of videos: probe it
-            info = probe(out_dir / rel)
-            fields.update(fps=info.fps, num_frames=info.num_frames, width=info.width, height=info.height)
-            fields["duration"] = info.duration
-        split = split_of(row["clip_id"], fractions) if config.validation_fraction else "train"
-        clip = Clip(**{**fields, "media": rel.as_posix(), "caption": row["caption"], "split": split})
-        by_split.setdefault(split, []).append(clip)
-    for split, clips in by_split.items():
-        write_parquet(clips_to_dataset(clips), out_dir / "data" / f"{split}-00000-of-00001.parquet")
-    write_jsonl(out_dir / "rejects.jsonl", rejects)
-    all_clips = [c for clips in by_split.values() for c in clips]
-    words = [len(c.caption.split()) for c in all_clips]
-    card = render_stage_card(
-        pretty_name="CogVideoX SFT clips (captioned)",
-        summary=(
-            f"{len(all_clips)} captioned clips: the training data of the CogVideoX SFT trainer "
-            "(`diffusers_cogvideox.records.Clip` rows; media under `clips/`). Captions by `vr-datasets caption` "
-            f"({config.backend} backend, prompt {config.prompt!r})."
-        ),
-        num_rows=len(all_clips),
-        features=clips_to_dataset(all_clips).features,
-        settings=asdict(config),
-        statistics={
-            "clips": len(all_clips),
-            **{f"{s} clips": len(c) for s, c in by_split.items()},
-            "mean caption words": sum(words) / len(words),
-            "cut-off captions kept": sum(bool(r.get("truncated")) for r in rows),
-            "rejects": len(rejects),
-        },
-        rejects=rejects,
-        splits=sorted(by_split),
-        random_data=config.model in ("tiny", None),
-        attribution="Captions follow the usage of THUDM/cogvlm2-llama3-caption (THUDM/CogVideo tools/caption).",
-    )
-    card.save(out_dir / "README.md")
-    return out_dir
+    with open_job(out_dir, "caption") as folder:  # an --overwrite's earlier output is deleted on success
+        rows = results(out_dir)
+        rejects = pending_rejects(out_dir)
+        if not rows:
+            raise ValueError(f"no captioned clips in {out_dir.name!r}: every clip failed (see rejects)")
+        fractions = (1.0 - config.validation_fraction, config.validation_fraction, 0.0)
+        by_split: dict[str, list[Clip]] = {}
+        for row in rows:
+            rel = Path("clips") / f"{row['clip_id']}{Path(row['media']).suffix or '.mp4'}"
+            link_or_copy(row["source_path"], folder.path(rel))
+            fields = {k: v for k, v in row.items() if k in Clip.__dataclass_fields__}
+            if not fields.get("num_frames") and not is_image(out_dir / rel):  # a bare folder of videos: probe it
+                info = probe(out_dir / rel)
+                fields.update(fps=info.fps, num_frames=info.num_frames, width=info.width, height=info.height)
+                fields["duration"] = info.duration
+            split = split_of(row["clip_id"], fractions) if config.validation_fraction else "train"
+            clip = Clip(**{**fields, "media": rel.as_posix(), "caption": row["caption"], "split": split})
+            by_split.setdefault(split, []).append(clip)
+        for split, clips in by_split.items():
+            write_parquet(clips_to_dataset(clips), folder.path(f"data/{split}-00000-of-00001.parquet"))
+        write_jsonl(folder.path("rejects.jsonl"), rejects)
+        all_clips = [c for clips in by_split.values() for c in clips]
+        words = [len(c.caption.split()) for c in all_clips]
+        card = render_stage_card(
+            pretty_name="CogVideoX SFT clips (captioned)",
+            summary=(
+                f"{len(all_clips)} captioned clips: the training data of the CogVideoX SFT trainer "
+                "(`diffusers_cogvideox.records.Clip` rows; media under `clips/`). Captions by `vr-datasets caption` "
+                f"({config.backend} backend, prompt {config.prompt!r})."
+            ),
+            num_rows=len(all_clips),
+            features=clips_to_dataset(all_clips).features,
+            settings=asdict(config),
+            statistics={
+                "clips": len(all_clips),
+                **{f"{s} clips": len(c) for s, c in by_split.items()},
+                "mean caption words": sum(words) / len(words),
+                "cut-off captions kept": sum(bool(r.get("truncated")) for r in rows),
+                "rejects": len(rejects),
+            },
+            rejects=rejects,
+            splits=sorted(by_split),
+            random_data=config.model in ("tiny", None),
+            attribution="Captions follow the usage of THUDM/cogvlm2-llama3-caption (THUDM/CogVideo tools/caption).",
+        )
+        folder.write_text("README.md", str(card))
+        return out_dir

@@ -44,7 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from .jobs import Item, StageSummary, check_job_settings, pending_rejects, results, run_stage
+from .jobs import (
+    Item,
+    StageSummary,
+    claim_job,
+    job_settings,
+    open_job,
+    pending_rejects,
+    results,
+    run_stage,
+)
 from .media import ClipError, analysis_frame, is_image, probe, read_frames
 from .scenes import content_scores, detect_cuts
 
@@ -57,7 +66,7 @@ AestheticScorer = Callable[[list], float]  # the clip's sampled PIL frames -> on
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """What decides the scores (stored in ``job.json``: a rerun with other settings is refused)."""
+    """What decides the scores (recorded in the folder's manifest: a rerun with other settings is refused)."""
 
     analysis_width: int = 256
     num_samples: int = 8
@@ -359,13 +368,16 @@ def run_filter_scores(
     *,
     state: Any = None,
     progress: bool = True,
+    overwrite: bool = False,
+    force: bool = False,
 ) -> StageSummary:
     """Score every clip not scored yet (this process's share); :func:`collect_filter` applies the rules."""
     from accelerate import PartialState
 
     state = state or PartialState()
     items = filter_items(clips)
-    check_job_settings(out_dir, "filter", asdict(scorer.config), state)
+    inputs = [c.get("path") for c in clips]
+    claim_job(out_dir, "filter", asdict(scorer.config), state, inputs=inputs, overwrite=overwrite, force=force)
 
     def work(item: Item) -> list[dict[str, Any]]:
         measured = scorer(item.payload["path"])
@@ -388,73 +400,82 @@ def collect_filter(
     and ``README.md``. Re-runnable with other rules: nothing is rescored. Returns counts and thresholds."""
     from diffusers_cogvideox.records import Clip, clips_to_dataset
 
-    from ..files import atomic_write_text, write_jsonl
+    from ..files import write_jsonl
     from ..visionrewarddb import write_parquet
     from .cards import render_stage_card
     from .media import link_or_copy
 
     out_dir = Path(out_dir)
-    rows = scored_rows(out_dir)
-    unreadable = [{**r, "rule": "unreadable"} for r in pending_rejects(out_dir)]
-    if not rows:
-        raise ValueError(f"no scored clips in {out_dir.name!r}: run the scoring first (or every clip failed)")
-    kept, dropped, thresholds = apply_rules(rows, rules)
-    clips = []
-    for row in kept:
-        rel = Path("clips") / f"{row['clip_id']}{Path(row['media']).suffix or '.mp4'}"
-        link_or_copy(row["source_path"], out_dir / rel)
-        fields = {k: v for k, v in row.items() if k in Clip.__dataclass_fields__}
-        clips.append(Clip(**{**fields, "media": rel.as_posix()}))
-    if clips:
-        write_parquet(clips_to_dataset(clips), out_dir / "data" / "train-00000-of-00001.parquet")
-    else:
-        (out_dir / "data" / "train-00000-of-00001.parquet").unlink(missing_ok=True)  # ours, from an earlier apply
-    reject_rows = [
-        {
-            "clip_id": r["clip_id"],
-            "media": r.get("media", ""),
-            "rule": r["rule"],
-            "failed_rules": r.get("failed_rules", [r["rule"]]),
-            "reason": r.get("reason", ""),
-            **{f"score_{k}": v for k, v in r.get("scores", {}).items()},
-        }
-        for r in [*dropped, *unreadable]
-    ]
-    write_jsonl(out_dir / "rejects.jsonl", reject_rows)
-    _write_rejects_parquet(out_dir / "rejects.parquet", reject_rows)
-    atomic_write_text(
-        out_dir / "rules.json",
-        json.dumps({"rules": asdict(rules), "thresholds": thresholds}, indent=2, default=str) + "\n",
-    )
-    summary = {"scored": len(rows), "kept": len(kept), "dropped": len(dropped), "unreadable": len(unreadable)}
-    by_rule: dict[str, int] = {}
-    for r in reject_rows:
-        by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + 1
-    job = json.loads((out_dir / "job.json").read_text())
-    card = render_stage_card(
-        pretty_name="CogVideoX clips (filtered)",
-        summary=(
-            f"{len(kept)} of {len(rows) + len(unreadable)} clips kept by `vr-datasets filter` (scores as columns; "
-            "the dropped ones are in `rejects.parquet` with every score and the rule that dropped them)."
-        ),
-        num_rows=len(kept),
-        features=clips_to_dataset(clips).features if clips else None,
-        settings={
-            **{k: v for k, v in job.items() if k != "stage"},
-            **{f"threshold {k}": v for k, v in thresholds.items()},
-        },
-        statistics={**summary, **{f"dropped by {k}": v for k, v in sorted(by_rule.items())}},
-        rejects=reject_rows,
-        random_data=job.get("vlm") == "tiny",
-    )
-    card.save(out_dir / "README.md")
-    return {**summary, "by_rule": by_rule, "thresholds": thresholds}
+    with open_job(out_dir, "filter") as folder:  # an --overwrite's earlier output is deleted on success
+        rows = scored_rows(out_dir)
+        unreadable = [{**r, "rule": "unreadable"} for r in pending_rejects(out_dir)]
+        if not rows:
+            raise ValueError(f"no scored clips in {out_dir.name!r}: run the scoring first (or every clip failed)")
+        kept, dropped, thresholds = apply_rules(rows, rules)
+        clips = []
+        for row in kept:
+            rel = Path("clips") / f"{row['clip_id']}{Path(row['media']).suffix or '.mp4'}"
+            link_or_copy(row["source_path"], folder.path(rel))
+            fields = {k: v for k, v in row.items() if k in Clip.__dataclass_fields__}
+            clips.append(Clip(**{**fields, "media": rel.as_posix()}))
+        remove_stale_media(folder, {c.media for c in clips})  # clips an earlier apply kept and these rules drop
+        data = "data/train-00000-of-00001.parquet"
+        if clips:
+            write_parquet(clips_to_dataset(clips), folder.path(data))
+        else:
+            (out_dir / data).unlink(missing_ok=True)  # ours (recorded), from an earlier apply
+        reject_rows = [
+            {
+                "clip_id": r["clip_id"],
+                "media": r.get("media", ""),
+                "rule": r["rule"],
+                "failed_rules": r.get("failed_rules", [r["rule"]]),
+                "reason": r.get("reason", ""),
+                **{f"score_{k}": v for k, v in r.get("scores", {}).items()},
+            }
+            for r in [*dropped, *unreadable]
+        ]
+        write_jsonl(folder.path("rejects.jsonl"), reject_rows)
+        _write_rejects_parquet(folder, "rejects.parquet", reject_rows)
+        folder.write_text(
+            "rules.json", json.dumps({"rules": asdict(rules), "thresholds": thresholds}, indent=2, default=str) + "\n"
+        )
+        summary = {"scored": len(rows), "kept": len(kept), "dropped": len(dropped), "unreadable": len(unreadable)}
+        by_rule: dict[str, int] = {}
+        for r in reject_rows:
+            by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + 1
+        job = job_settings(folder)
+        card = render_stage_card(
+            pretty_name="CogVideoX clips (filtered)",
+            summary=(
+                f"{len(kept)} of {len(rows) + len(unreadable)} clips kept by `vr-datasets filter` (scores as columns; "
+                "the dropped ones are in `rejects.parquet` with every score and the rule that dropped them)."
+            ),
+            num_rows=len(kept),
+            features=clips_to_dataset(clips).features if clips else None,
+            settings={
+                **job,
+                **{f"threshold {k}": v for k, v in thresholds.items()},
+            },
+            statistics={**summary, **{f"dropped by {k}": v for k, v in sorted(by_rule.items())}},
+            rejects=reject_rows,
+            random_data=job.get("vlm") == "tiny",
+        )
+        folder.write_text("README.md", str(card))
+        return {**summary, "by_rule": by_rule, "thresholds": thresholds}
 
 
-def _write_rejects_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+def remove_stale_media(folder: Any, keep: set[str], media_dir: str = "clips") -> None:
+    """Delete the media an earlier apply placed under ``media_dir`` that is not in ``keep`` (recorded files only;
+    they stay in the manifest, so a later apply that keeps them again may write them back)."""
+    for name in folder.manifest["files"]:
+        if name.startswith(f"{media_dir}/") and name not in keep:
+            (folder.root / name).unlink(missing_ok=True)
+
+
+def _write_rejects_parquet(folder: Any, name: str, rows: list[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({"clip_id": pa.array([], pa.string())}), tmp)
-    tmp.replace(path)
+    with folder.atomic(name) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({"clip_id": pa.array([], pa.string())}), tmp)

@@ -4,28 +4,26 @@ A stage is a function ``work(item) -> list of result records`` over items with s
 of the unfinished items (``PartialState.split_between_processes``) and commits one fsynced line per item to
 ``shards/rank-XXXXX.jsonl`` (or, on failure, to ``rejects/rank-XXXXX.jsonl`` with the reason); the line is the commit
 point, so after a kill a rerun skips every committed item and processes each remaining one exactly once, whatever
-the number of processes in each run. ``job.json`` records the settings that decide the results; a rerun with other
-settings is refused instead of mixing two kinds of results in one folder.
+the number of processes in each run.
+
+The folder follows the project's output policy (:class:`diffusers_cogvideox.outputs.OutputFolder`, claimed by
+:func:`claim_job` on the main process before any work): a folder holding someone else's files is refused, the
+manifest records the settings that decide the results (a rerun with other settings is refused instead of mixing two
+kinds of results, unless ``force``), and ``overwrite`` starts afresh by deleting only the files an earlier run wrote.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import append_jsonl, atomic_write_text, iter_jsonl_tolerant
+from ..files import append_jsonl, iter_jsonl_tolerant
 
 SHARDS_DIR = "shards"
 REJECTS_DIR = "rejects"
-JOB_FILE = "job.json"
-
-
-class JobSettingsError(ValueError):
-    """The output folder holds a job made with other settings."""
 
 
 @dataclass(frozen=True)
@@ -47,22 +45,66 @@ class StageSummary:
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_job_settings(out_dir: str | Path, stage: str, settings: dict[str, Any], state: Any = None) -> None:
-    """Write ``job.json`` on a new job; raise :class:`JobSettingsError` when an existing one differs."""
-    out_dir = Path(out_dir)
-    path = out_dir / JOB_FILE
-    wanted = json.loads(json.dumps({"stage": stage, **settings}, sort_keys=True, default=str))
-    if path.is_file():
-        found = json.loads(path.read_text(encoding="utf-8"))
-        if found != wanted:
-            diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-            raise JobSettingsError(
-                f"{out_dir.name!r} holds a {found.get('stage')} job made with other settings ({', '.join(diff)} "
-                "differ); use a new output folder or the same settings to resume"
-            )
-        return
+def job_command(stage: str) -> str:
+    """The command name an output folder's manifest records for a stage."""
+    return f"vr-datasets {stage}"
+
+
+def claim_job(
+    out_dir: str | Path,
+    stage: str,
+    settings: Mapping[str, Any],
+    state: Any = None,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
+    force: bool = False,
+) -> Any:
+    """Claim ``out_dir`` for a resumable ``stage`` job (main process; the others wait) and record the shard files
+    every process will append to, so even a killed run leaves a manifest that covers them. Returns the
+    :class:`~diffusers_cogvideox.outputs.OutputFolder` on the main process, else None."""
+    from diffusers_cogvideox.outputs import OutputFolder
+
+    folder = None
     if state is None or state.is_main_process:
-        atomic_write_text(path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+        folder = OutputFolder.claim(
+            out_dir,
+            job_command(stage),
+            inputs=inputs,
+            overwrite=overwrite,
+            resume=True,
+            settings=dict(settings),
+            force=force,
+            reserved=(SHARDS_DIR, REJECTS_DIR),
+        )
+        ranks = range(getattr(state, "num_processes", 1))
+        folder.record(*(f"{sub}/rank-{r:05d}.jsonl" for sub in (SHARDS_DIR, REJECTS_DIR) for r in ranks))
+    if state is not None:
+        state.wait_for_everyone()
+    return folder
+
+
+def open_job(out_dir: str | Path, stage: str) -> Any:
+    """The claimed folder of an existing ``stage`` job, with the settings it was made with (for collecting)."""
+    from diffusers_cogvideox.outputs import OutputFolder, read_manifest
+
+    manifest = read_manifest(out_dir)
+    if manifest is None or manifest.get("command") != job_command(stage):
+        raise ValueError(f"{Path(out_dir).name!r} holds no {stage} job; run `vr-datasets {stage}` into it first")
+    return OutputFolder.claim(out_dir, job_command(stage), resume=True, settings=manifest.get("settings", {}))
+
+
+def job_settings(folder: Any) -> dict[str, Any]:
+    return dict(folder.manifest.get("settings", {}))
+
+
+def adopt_committed(folder: Any, names: Iterable[str]) -> None:
+    """Record files named by committed shard lines as the job's own. A killed run may have written them before the
+    manifest listed them (workers never touch the manifest), so a rerun sees them as unknown; the committed line
+    proves this job wrote them."""
+    names = [Path(n).as_posix() for n in names]
+    folder.foreign.difference_update(names)
+    folder.record(*names)
 
 
 def committed(out_dir: str | Path) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import stable_hash
-from .jobs import Item, StageSummary, check_job_settings, pending_rejects, results, run_stage
+from .jobs import Item, StageSummary, adopt_committed, claim_job, open_job, pending_rejects, results, run_stage
 from .media import ClipError, iter_frames, probe
 from .scenes import CONTENT_THRESHOLD, MIN_SCENE_FRAMES, content_scores, detect_cuts, scenes_from_cuts
 
@@ -175,13 +175,15 @@ def run_split(
     *,
     state: Any = None,
     progress: bool = True,
+    overwrite: bool = False,
+    force: bool = False,
 ) -> StageSummary:
     """Run (or resume) the split job for this process; then call :func:`collect_split` on the main process."""
     from accelerate import PartialState
 
     state = state or PartialState()
     items = split_items(videos)
-    check_job_settings(out_dir, "split", asdict(config), state)
+    claim_job(out_dir, "split", asdict(config), state, inputs=[p for p, _ in videos], overwrite=overwrite, force=force)
     return run_stage(
         items,
         lambda item: split_video(item.payload["path"], item.payload["source"], out_dir, config),
@@ -201,28 +203,30 @@ def collect_split(out_dir: str | Path, config: SplitConfig = SplitConfig()) -> P
     from .cards import render_stage_card
 
     out_dir = Path(out_dir)
-    rows = results(out_dir)
-    clips = [Clip(**{k: v for k, v in r.items() if k != "kind"}) for r in rows if r["kind"] == "clip"]
-    rejects = [{"stage": "read", **r} for r in pending_rejects(out_dir)]
-    rejects += [{"stage": "split", **r} for r in rows if r["kind"] == "short_scene"]
-    if not clips:
-        raise ValueError(f"no clips in {out_dir.name!r}: every video failed or was too short (see rejects)")
-    dataset = clips_to_dataset(clips)
-    write_parquet(dataset, out_dir / "data" / "train-00000-of-00001.parquet")
-    write_jsonl(out_dir / "rejects.jsonl", rejects)
-    sources = {c.source for c in clips}
-    card = render_stage_card(
-        pretty_name="CogVideoX clips (split)",
-        summary=(
-            f"{len(clips)} clips of {config.num_frames} frames at {config.fps:g} fps cut from {len(sources)} raw "
-            "videos by detected scenes (`vr-datasets split`). Each row gives the source frame range it was sampled "
-            "from; captions are empty until `vr-datasets caption`."
-        ),
-        num_rows=len(clips),
-        features=dataset.features,
-        settings=asdict(config),
-        statistics={"clips": len(clips), "source videos": len(sources), "rejects": len(rejects)},
-        rejects=rejects,
-    )
-    card.save(out_dir / "README.md")
-    return out_dir
+    with open_job(out_dir, "split") as folder:  # an --overwrite's earlier output is deleted on success
+        rows = results(out_dir)
+        clips = [Clip(**{k: v for k, v in r.items() if k != "kind"}) for r in rows if r["kind"] == "clip"]
+        adopt_committed(folder, [c.media for c in clips])
+        rejects = [{"stage": "read", **r} for r in pending_rejects(out_dir)]
+        rejects += [{"stage": "split", **r} for r in rows if r["kind"] == "short_scene"]
+        if not clips:
+            raise ValueError(f"no clips in {out_dir.name!r}: every video failed or was too short (see rejects)")
+        dataset = clips_to_dataset(clips)
+        write_parquet(dataset, folder.path("data/train-00000-of-00001.parquet"))
+        write_jsonl(folder.path("rejects.jsonl"), rejects)
+        sources = {c.source for c in clips}
+        card = render_stage_card(
+            pretty_name="CogVideoX clips (split)",
+            summary=(
+                f"{len(clips)} clips of {config.num_frames} frames at {config.fps:g} fps cut from {len(sources)} raw "
+                "videos by detected scenes (`vr-datasets split`). Each row gives the source frame range it was sampled "
+                "from; captions are empty until `vr-datasets caption`."
+            ),
+            num_rows=len(clips),
+            features=dataset.features,
+            settings=asdict(config),
+            statistics={"clips": len(clips), "source videos": len(sources), "rejects": len(rejects)},
+            rejects=rejects,
+        )
+        folder.write_text("README.md", str(card))
+        return out_dir

@@ -55,5 +55,30 @@ def test_split_job_resumes_and_refuses_other_settings(tmp_path):
     collect_split(tmp_path / "job", config)
     clips = load_clips(tmp_path / "job")
     assert len(clips) == 4 and len({c.clip_id for c in clips}) == 4
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"num_frames: 9 -> 13"):  # the output policy names the differing key
         run_split(videos, tmp_path / "job", SplitConfig(num_frames=13, fps=8), progress=False)
+
+
+def test_split_job_follows_the_output_policy(tmp_path):
+    """A folder of someone else's files is refused; --overwrite replaces exactly what the earlier run wrote."""
+    from diffusers_cogvideox.errors import OutputExistsError
+
+    synthetic.write(synthetic.moving(0, 20), tmp_path / "raw" / "0.mp4")
+    videos = [(tmp_path / "raw" / "0.mp4", "0.mp4")]
+    config = SplitConfig(num_frames=9, fps=8)
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="no manifest"):
+        run_split(videos, tmp_path / "theirs", config, progress=False)
+    assert sorted(p.name for p in (tmp_path / "theirs").iterdir()) == ["notes.txt"]
+
+    run_split(videos, tmp_path / "job", config, progress=False)
+    collect_split(tmp_path / "job", config)
+    (tmp_path / "job" / "clips" / "extra.txt").write_text("added by the user")
+    before = sorted(p.relative_to(tmp_path / "job").as_posix() for p in (tmp_path / "job").rglob("*") if p.is_file())
+    again = run_split(videos, tmp_path / "job", config, progress=False, overwrite=True)
+    assert (again.skipped, again.done) == (0, 1)  # started afresh: nothing was taken from the earlier run
+    collect_split(tmp_path / "job", config)
+    after = sorted(p.relative_to(tmp_path / "job").as_posix() for p in (tmp_path / "job").rglob("*") if p.is_file())
+    assert after == before and (tmp_path / "job" / "clips" / "extra.txt").read_text() == "added by the user"
+    assert len(load_clips(tmp_path / "job")) == 2
