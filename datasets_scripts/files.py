@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from diffusers_cogvideox.outputs import atomic_write_bytes  # the one atomic writer (re-exported)
-
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+from diffusers_cogvideox.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401  (the media module's, re-exported)
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -116,22 +114,9 @@ def probe_image(path: str | Path) -> tuple[int, int]:
 
 def probe_video(path: str | Path) -> int:
     """Number of frames decoded (at least one) from a readable video; raises ``ValueError`` otherwise."""
-    import imageio.v2 as imageio
+    from diffusers_cogvideox.video_io import count_frames
 
-    try:
-        reader = imageio.get_reader(str(path), format="FFMPEG")
-        try:
-            reader.get_data(0)
-            count = reader.count_frames()
-        finally:
-            reader.close()
-    except Exception as exc:  # imageio/ffmpeg raise a variety of types for broken files
-        raise ValueError(
-            f"unreadable video ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
-    if count < 1:
-        raise ValueError("unreadable video (no frames)")
-    return count
+    return count_frames(path)
 
 
 def probe_media(path: str | Path, modality: str) -> None:

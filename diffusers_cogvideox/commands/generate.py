@@ -184,10 +184,9 @@ def output_paths(args) -> list[str]:
 
 def verify_video(path, num_frames: int) -> None:
     """Read the written file back: an mp4 that does not hold every frame is an error, not ``wrote ...``."""
-    import imageio.v2 as imageio
+    from diffusers_cogvideox.video_io import count_frames
 
-    with imageio.get_reader(os.fspath(path), format="FFMPEG") as reader:
-        found = reader.count_frames()
+    found = count_frames(path)
     if found != num_frames:
         raise OSError(f"the video written to {path} holds {found} frames, not {num_frames}")
 

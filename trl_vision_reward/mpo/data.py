@@ -52,7 +52,6 @@ MEDIA_COLUMNS: tuple[str, ...] = ("prompt", "chosen", "rejected")
 OPTIONAL_TENSOR_COLUMNS: tuple[str, ...] = ("pooled_prompt_embeds", "add_time_ids", "image_latents")
 TENSOR_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS[1:] + OPTIONAL_TENSOR_COLUMNS
 ROW_KEY = "__row__"
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".gif")
 
 
 class PairDataError(ValueError):
@@ -278,22 +277,23 @@ def load_media(
     """An image as ``[3, H, W]`` or a video as ``[F, 3, H, W]``, in [-1, 1], resized to (height, width) if given."""
     import PIL.Image
 
+    from diffusers_cogvideox.video_io import guess_modality, load_image, load_video
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"media file not found: {path}")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        from diffusers_cogvideox.video_io import load_video
-
-        frames = load_video(path, max_frames=num_frames)
+    video = guess_modality(path) == "video"
+    if video:
+        frames = load_video(path, num_frames)
         if num_frames is not None and len(frames) < num_frames:
             raise PairDataError(f"{path.name}: has {len(frames)} frames, need num_frames={num_frames}")
     else:
-        frames = [PIL.Image.open(path).convert("RGB")]
+        frames = [load_image(path)]
     if height is not None and width is not None:
         frames = [f if f.size == (width, height) else f.resize((width, height), PIL.Image.BICUBIC) for f in frames]
     array = np.stack([np.asarray(f, dtype=np.float32) for f in frames]) / 127.5 - 1.0  # [F, H, W, 3] in [-1, 1]
     pixels = torch.from_numpy(array).permute(0, 3, 1, 2)
-    return pixels if path.suffix.lower() in VIDEO_SUFFIXES else pixels[0]
+    return pixels if video else pixels[0]
 
 
 @torch.no_grad()

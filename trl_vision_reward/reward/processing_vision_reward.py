@@ -11,7 +11,6 @@ in ``processor_config.json``); the Qwen2-VL family ships here, other backbones r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,13 +21,18 @@ import torch
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
+from diffusers_cogvideox.video_io import (  # noqa: F401  (the media readers, named here for the processor's users)
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    MediaError,
+    guess_modality,
+    load_image,
+    read_video,
+    sample_frame_indices,
+)
+from diffusers_cogvideox.video_io import load_video as _load_video
+
 MediaInput = str | Path | Image.Image | np.ndarray | torch.Tensor | Sequence[Image.Image]
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-
-
-class MediaError(ValueError):
-    """An image or video that cannot be scored (unreadable, empty, no frames); the message says which and why."""
 
 
 # ---------------------------------------------------------------------- prompt templates
@@ -100,122 +104,6 @@ def get_prompt_template(template: str | dict | PromptTemplate | None) -> PromptT
 
 
 # ---------------------------------------------------------------------- frame sampling and media loading
-def sample_frame_indices(num_frames: int, fps: float, max_frames: int = 24) -> list[int]:
-    """The official VisionReward-Video sampling: for each whole second 0, 1, ..., round(duration) the frame whose
-    timestamp (index / fps) is nearest, at most ``max_frames`` of them (a 6 s clip at 8 fps gives 7 frames).
-    Ties go to the earlier frame, as ``min`` over the timestamp list does in the released code."""
-    if num_frames <= 0:
-        raise MediaError("video has no frames")
-    if not fps or fps <= 0 or not math.isfinite(fps):
-        raise MediaError(f"video fps must be a positive number; got {fps}")
-    if max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1; got {max_frames}")
-    timestamps = np.arange(num_frames) / float(fps)
-    indices = []
-    for second in range(int(round(float(timestamps[-1]))) + 1):
-        indices.append(int(np.argmin(np.abs(timestamps - second))))
-        if len(indices) >= max_frames:
-            break
-    return indices
-
-
-def _to_pil(frame: np.ndarray | torch.Tensor | Image.Image) -> Image.Image:
-    if isinstance(frame, Image.Image):
-        return frame.convert("RGB")
-    arr = frame.detach().cpu().numpy() if isinstance(frame, torch.Tensor) else np.asarray(frame)
-    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
-        arr = arr.transpose(1, 2, 0)  # CHW -> HWC
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3) or arr.size == 0:
-        raise MediaError(f"an image must be an HxWx3 (or 3xHxW) array with pixels; got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    return Image.fromarray(arr)
-
-
-def load_image(image: MediaInput) -> Image.Image:
-    """An RGB PIL image from a path, PIL image or array; raises :class:`MediaError` naming the problem."""
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise MediaError(f"image file not found: {path}")
-        if path.stat().st_size == 0:
-            raise MediaError(f"image file is empty: {path}")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                return im.convert("RGB")
-        except Exception as err:  # PIL raises several types for corrupt files
-            raise MediaError(f"cannot read image {path}: {err}") from err
-    img = _to_pil(image)
-    if img.width == 0 or img.height == 0:
-        raise MediaError(f"image is empty: {img.width}x{img.height}")
-    return img
-
-
-def read_video(path: str | Path) -> tuple[list[np.ndarray], float]:
-    """All frames (HxWx3 uint8) and the fps of a video file, decoded with imageio's ffmpeg reader."""
-    import imageio.v2 as imageio
-
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"video file not found: {path}")
-    if path.stat().st_size == 0:
-        raise MediaError(f"video file is empty: {path}")
-    try:
-        reader = imageio.get_reader(str(path), "ffmpeg")
-        fps = float(reader.get_meta_data().get("fps") or 0.0)
-        frames = [np.asarray(f) for f in reader]
-        reader.close()
-    except Exception as err:
-        raise MediaError(f"cannot read video {path}: {err}") from err
-    if not frames:
-        raise MediaError(f"video has no frames: {path}")
-    return frames, fps
-
-
-def load_video(video: MediaInput, fps: float | None = None, max_frames: int = 24) -> list[Image.Image]:
-    """The frames the official method shows the model: nearest frame to each whole second, up to ``max_frames``.
-
-    ``video`` is a file path, a (T, H, W, 3) array/tensor, or a list of frames; arrays and lists need ``fps``
-    (frames already sampled can be passed with ``fps=1``)."""
-    if isinstance(video, (str, Path)):
-        frames, file_fps = read_video(video)
-        fps = fps or file_fps
-    elif isinstance(video, (np.ndarray, torch.Tensor)):
-        if video.ndim != 4:
-            raise MediaError(f"a video array must be (frames, height, width, 3); got shape {tuple(video.shape)}")
-        frames = list(video)
-    else:
-        frames = list(video)
-    if len(frames) == 0:
-        raise MediaError("video has no frames")
-    if fps is None:
-        raise MediaError("fps is needed to sample frames from an in-memory video; pass fps=... (1 if pre-sampled)")
-    return [_to_pil(frames[i]) for i in sample_frame_indices(len(frames), fps, max_frames)]
-
-
-def guess_modality(media: MediaInput) -> str:
-    if isinstance(media, (str, Path)):
-        suffix = Path(media).suffix.lower()
-        if suffix in VIDEO_SUFFIXES:
-            return "video"
-        if suffix in IMAGE_SUFFIXES:
-            return "image"
-        raise MediaError(
-            f"cannot tell image from video by the suffix {suffix!r} of {media}; known: "
-            f"images {IMAGE_SUFFIXES}, videos {VIDEO_SUFFIXES}"
-        )
-    if isinstance(media, (np.ndarray, torch.Tensor)):
-        return "video" if media.ndim == 4 else "image"
-    if isinstance(media, Image.Image):
-        return "image"
-    return "video"
-
-
 # ---------------------------------------------------------------------- the processor
 class VisionRewardProcessor(ProcessorMixin):
     """Image processor + tokenizer of the backbone, a :class:`PromptTemplate`, and the frame-sampling settings.
@@ -261,7 +149,7 @@ class VisionRewardProcessor(ProcessorMixin):
         if modality == "image":
             return [load_image(media)]
         if modality == "video":
-            return load_video(media, fps=fps, max_frames=self.max_frames)
+            return _load_video(media, self.max_frames, per_second=True, fps=fps)
         raise ValueError(f"modality must be 'image' or 'video'; got {modality!r}")
 
     def _tokens(self, text: str) -> list[int]:
@@ -363,7 +251,6 @@ __all__ = [
     "VisionRewardProcessor",
     "get_prompt_template",
     "load_image",
-    "load_video",
     "register_prompt_template",
     "sample_frame_indices",
 ]

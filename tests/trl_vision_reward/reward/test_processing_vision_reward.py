@@ -5,13 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
+from diffusers_cogvideox.video_io import load_video
 from tests.fixtures import tiny_qwen2_vl_processor, tiny_qwen2_vl_tokenizer
 from trl_vision_reward.reward.processing_vision_reward import (
     MediaError,
     PromptTemplate,
     get_prompt_template,
     load_image,
-    load_video,
     register_prompt_template,
     sample_frame_indices,
 )
@@ -52,15 +52,29 @@ def test_sampling_refuses_empty_videos_and_bad_fps():
 
 def test_load_video_from_arrays_and_lists():
     video = np.random.default_rng(0).integers(0, 256, (9, 20, 24, 3), dtype=np.uint8)
-    frames = load_video(video, fps=4)
+    frames = load_video(video, per_second=True, fps=4)
     assert [f.size for f in frames] == [(24, 20)] * 3
     assert np.array_equal(np.asarray(frames[1]), video[4])
-    assert len(load_video(list(video), fps=1)) == 9
-    assert len(load_video(torch.from_numpy(video), fps=1, max_frames=5)) == 5
+    assert len(load_video(list(video), per_second=True, fps=1)) == 9
+    assert len(load_video(torch.from_numpy(video), 5, per_second=True, fps=1)) == 5
     with pytest.raises(MediaError, match="fps is needed"):
-        load_video(video)
+        load_video(video, per_second=True)
     with pytest.raises(MediaError, match=r"must be \(frames, height, width, 3\)"):
         load_video(np.zeros((20, 24, 3), np.uint8), fps=1)
+    assert [np.asarray(f).tolist() for f in load_video(video, 2)] == [v.tolist() for v in video[:2]]  # the first N
+
+
+def test_video_files_load_the_first_frames_or_one_per_second(tmp_path):
+    from diffusers_cogvideox.video_io import MediaError, export_to_video
+
+    path = export_to_video(np.random.default_rng(1).random((17, 16, 16, 3)), tmp_path / "clip.mp4", fps=8)
+    assert len(load_video(path)) == 17 and len(load_video(path, 5)) == 5
+    assert len(load_video(path, per_second=True)) == 3  # seconds 0, 1, 2 of a 2 s clip at 8 fps
+    with pytest.raises(MediaError, match="video file not found"):
+        load_video(tmp_path / "missing.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(MediaError, match="video file is empty"):
+        load_video(tmp_path / "empty.mp4")
 
 
 def test_load_image_errors(tmp_path):
