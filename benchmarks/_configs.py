@@ -21,3 +21,22 @@ def scaled_5b_transformer_config(args: argparse.Namespace) -> dict:
         max_text_seq_length=args.text_length,
         use_rotary_positional_embeddings=True,
     )
+
+
+# The official transformers' configs (the keys that differ from the class defaults, which describe CogVideoX-2b).
+OFFICIAL_TRANSFORMER_CONFIGS: dict[str, dict] = {
+    "2b": dict(),
+    "5b": dict(num_attention_heads=48, num_layers=42, use_rotary_positional_embeddings=True),
+    "1.5-5b": dict(
+        num_attention_heads=48,
+        num_layers=42,
+        use_rotary_positional_embeddings=True,
+        sample_frames=81,
+        sample_height=300,
+        sample_width=300,
+        patch_size_t=2,
+        patch_bias=False,
+    ),
+}
+# (num_frames, height, width) in pixels of the clip each variant is benchmarked at: the official default sizes.
+OFFICIAL_VIDEO_SIZES: dict[str, tuple[int, int, int]] = {"2b": (49, 480, 720), "5b": (49, 480, 720), "1.5-5b": (81, 768, 1360)}
