@@ -191,14 +191,15 @@ def pair_features():
 
 
 def pairs_to_dataset(pairs: list[dict[str, Any]], image_root: str | None = None):
-    """A ``datasets.Dataset`` of common pairs; relative image paths are resolved against ``image_root``."""
-    import os
-
+    """A ``datasets.Dataset`` of common pairs; image paths are resolved inside ``image_root`` (absolute paths, ``..``
+    and symlinks out of it are refused: the images are embedded into Parquet that ``publish`` would push)."""
     from datasets import Dataset
 
+    from diffusers_cogvideox.outputs import resolve_inside
+
     def resolve(img: dict[str, Any]) -> dict[str, Any]:
-        if img["bytes"] is None and image_root and img["path"] and not os.path.isabs(img["path"]):
-            return {"bytes": None, "path": os.path.join(image_root, img["path"])}
+        if img["bytes"] is None and image_root and img["path"]:
+            return {"bytes": None, "path": str(resolve_inside(image_root, img["path"], what="image path"))}
         return img
 
     rows = [{**p, "chosen": resolve(p["chosen"]), "rejected": resolve(p["rejected"])} for p in pairs]

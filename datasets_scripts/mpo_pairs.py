@@ -141,19 +141,26 @@ def write_pairs(
     source: str | None = None,
     random_data: bool = False,
     embed_media: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``data/train-00000-of-00001.parquet`` (media embedded; else copied under ``out_dir``), ``stats.json`` and
-    ``README.md``."""
-    import json
+    ``README.md``, under the output policy (an earlier ``pairs`` output is replaced only with ``overwrite``, once the
+    new one is written; a folder with other files, or holding ``source``, is refused)."""
+    from diffusers_cogvideox.outputs import OutputFolder
 
+    inputs = [source] if isinstance(source, (str, Path)) else []
+    with OutputFolder.claim(out_dir, "vr-datasets pairs", inputs=inputs, overwrite=overwrite) as folder:
+        _write_pairs(pairs, stats, folder, modality, source, random_data, embed_media)
+    return Path(out_dir)
+
+
+def _write_pairs(pairs, stats, folder, modality, source, random_data, embed_media) -> None:
     from hub_cards.dataset_cards import render_pairs_card
 
     from .visionrewarddb import write_parquet
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stats_dict = stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
-    (out_dir / "stats.json").write_text(json.dumps(stats_dict, indent=2) + "\n", encoding="utf-8")
+    folder.write_json("stats.json", stats_dict)
     if len(pairs):
         table = pairs
         media_columns = [f"{side}_{modality}" for side in ("chosen", "rejected")]
@@ -163,12 +170,12 @@ def write_pairs(
                 "(or pass --modality to match it)"
             )
         if not embed_media:  # the media are copied beside the Parquet, where the relative paths resolve
-            _copy_media(table, modality, out_dir)
+            _copy_media(table, modality, folder)
             table = table.remove_columns(media_columns)
-        write_parquet(table, out_dir / "data" / "train-00000-of-00001.parquet")
+        write_parquet(table, folder.path("data/train-00000-of-00001.parquet"))
         features = table.features
     else:
-        write_jsonl(out_dir / "data" / "EMPTY.jsonl", [])
+        write_jsonl(folder.path("data/EMPTY.jsonl"), [])
         features = None
     flat = {
         "rule": stats_dict["rule"]["kind"],
@@ -196,23 +203,20 @@ def write_pairs(
         per_dimension=per_dimension_margins(pairs),
         random_data=random_data,
     )
-    card.save(out_dir / "README.md")
-    return out_dir
+    with folder.atomic("README.md") as tmp:
+        card.save(tmp)
 
 
-def _copy_media(pairs: Any, modality: str, out_dir: Path) -> None:
+def _copy_media(pairs: Any, modality: str, folder: Any) -> None:
     import shutil
 
     for row in pairs:
         for side in ("chosen", "rejected"):
-            target = out_dir / row[side]
-            if target.exists():
+            if (folder.root / row[side]).exists() and row[side] in folder.manifest["files"]:
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             media = row[f"{side}_{modality}"]
-            tmp = target.with_name(f".{target.name}.tmp")
-            if media.get("bytes"):
-                tmp.write_bytes(media["bytes"])
-            else:
-                shutil.copyfile(media["path"], tmp)
-            tmp.replace(target)
+            with folder.atomic(row[side]) as tmp:  # a path leaving the folder is refused, a foreign file kept
+                if media.get("bytes"):
+                    tmp.write_bytes(media["bytes"])
+                else:
+                    shutil.copyfile(media["path"], tmp)

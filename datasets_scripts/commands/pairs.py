@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="official hard-answer scores (the paper) or soft P(yes)-based scores",
     )
     parser.add_argument("--modality", choices=["image", "video"], default="video")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what an earlier run of this command wrote to --out (deleted once the new output is written)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         threshold = PAPER_THRESHOLDS["dpo" if args.kind == "dpo" else args.granularity]
     rule = PairRule(args.kind, args.granularity, threshold, args.tolerance, args.max_pairs_per_prompt)
     pairs, stats = build_pairs(args.scored, rule, scores=args.scores)
-    write_pairs(pairs, stats, args.out, modality=args.modality, source=args.scored)
+    write_pairs(pairs, stats, args.out, modality=args.modality, source=args.scored, overwrite=args.overwrite)
     print(stats)
     return 0

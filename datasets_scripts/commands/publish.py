@@ -16,14 +16,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="upload nothing: write the files that would be committed under DIR/<repo-id>/",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --dry-run: replace what an earlier dry run wrote to DIR (nothing else is deleted)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from datasets_scripts.publish import capture_uploads, publish_folder
 
     if args.dry_run:
-        with capture_uploads(args.dry_run) as captured:
-            publish_folder(args.folder, args.repo_id, private=args.private)
+        from diffusers_cogvideox.outputs import OutputFolder
+
+        folder = OutputFolder.claim(
+            args.dry_run,
+            "vr-datasets publish --dry-run",
+            inputs=[args.folder],
+            overwrite=args.overwrite,
+            flag="--dry-run",
+        )
+        with folder:  # an earlier dry run is deleted once this one is written
+            with capture_uploads() as captured:
+                publish_folder(args.folder, args.repo_id, private=args.private)
+            for repo_id, uploaded in captured.files.items():
+                for path, data in uploaded.items():  # a repo id or path leaving DIR is refused
+                    folder.write_bytes(f"{repo_id}/{path}", data)
         files = sorted(captured.files.get(args.repo_id, {}))
         print(
             f"dry run: {len(files)} files would be committed to {args.repo_id}: {files} (written under {args.dry_run})"
