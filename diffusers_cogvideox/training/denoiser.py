@@ -121,24 +121,46 @@ def lora_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
 
 
+def is_sharded(model: nn.Module) -> bool:
+    """Whether FSDP manages ``model``'s parameters (FSDP1 wrappers, or FSDP2's DTensor parameters)."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(m, FullyShardedDataParallel) for m in model.modules()) or any(
+        isinstance(p, DTensor) for p in model.parameters()
+    )
+
+
 @contextlib.contextmanager
-def adapters_disabled(model: nn.Module) -> Iterator[None]:
+def adapters_disabled(model: nn.Module, sharded: bool | None = None) -> Iterator[None]:
     """Run ``model`` as its base weights: every LoRA layer bypassed (the reference policy of LoRA training).
 
-    Sets PEFT's per-layer switch directly rather than calling ``disable_adapters()``, which would also flip the LoRA
-    weights' ``requires_grad`` in the middle of a step (not allowed under FSDP's flat parameters).
+    Uses PEFT's public ``enable_adapters`` per layer, restoring each LoRA weight's ``requires_grad`` afterwards (the
+    switch freezes them). Under FSDP (``sharded``, detected when None) ``requires_grad`` of the flattened, sharded
+    parameters may not change mid-step, so there PEFT's per-layer flag is set directly (private: docs/private_apis.md).
     """
     layers = lora_layers(model)
     if not layers:
         raise RuntimeError("adapters_disabled: the model has no LoRA layers; use reference_mode='frozen_copy'")
-    previous = [layer._disable_adapters for layer in layers]
+    sharded = is_sharded(model) if sharded is None else sharded
+    previous = [layer.disable_adapters for layer in layers]
+    grads = [(p, p.requires_grad) for layer in layers for p in layer.parameters()]
     for layer in layers:
-        layer._disable_adapters = True
+        if sharded:
+            layer._disable_adapters = True  # FSDP forbids the requires_grad change; the flag behind disable_adapters
+        else:
+            layer.enable_adapters(False)
     try:
         yield
     finally:
-        for layer, flag in zip(layers, previous):
-            layer._disable_adapters = flag
+        for layer, disabled in zip(layers, previous):
+            if sharded:
+                layer._disable_adapters = disabled
+            else:
+                layer.enable_adapters(not disabled)
+        if not sharded:
+            for p, flag in grads:
+                p.requires_grad_(flag)
 
 
 def add_lora(model: nn.Module, args: Any) -> Any:
@@ -147,6 +169,7 @@ def add_lora(model: nn.Module, args: Any) -> Any:
     ``args`` is any config with ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules`` and
     ``lora_init_weights`` (``MPOConfig``, ``CogVideoXSFTConfig``).
     """
+    from diffusers.loaders import PeftAdapterMixin
     from peft import LoraConfig, inject_adapter_in_model
 
     config = LoraConfig(
@@ -157,7 +180,7 @@ def add_lora(model: nn.Module, args: Any) -> Any:
         init_lora_weights=True if args.lora_init_weights.lower() in ("true", "default") else args.lora_init_weights,
     )
     model.requires_grad_(False)
-    if hasattr(model, "add_adapter") and hasattr(model, "_hf_peft_config_loaded"):
+    if isinstance(model, PeftAdapterMixin):  # diffusers models: their own adapter bookkeeping
         model.add_adapter(config)
     else:
         inject_adapter_in_model(config, model)

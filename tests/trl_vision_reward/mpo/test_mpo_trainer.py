@@ -471,3 +471,23 @@ def test_entry_point_trains_from_a_yaml_config(tmp_path):
         and (tmp_path / "run" / LORA_WEIGHT_NAME).is_file()
         and (tmp_path / "run" / "README.md").is_file()
     )
+
+
+def test_the_fsdp_adapter_switch_equals_the_public_one():
+    """The private per-layer flag (used only under FSDP) bypasses LoRA exactly as PEFT's public switch does."""
+    model = tiny_transformer()
+    from trl_vision_reward.mpo.trainer import add_lora
+
+    add_lora(model, MPOConfig(output_dir="unused", report_to=[], use_cpu=True, lora_init_weights="true"))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_()
+    x, e, t = torch.randn(2, 2, 4, 4, 4), torch.randn(2, 16, 32), torch.tensor([10, 500])
+    with torch.no_grad():
+        with adapters_disabled(model, sharded=False):
+            public = model(x, e, t, return_dict=False)[0]
+        with adapters_disabled(model, sharded=True):
+            private = model(x, e, t, return_dict=False)[0]
+        adapted = model(x, e, t, return_dict=False)[0]
+    assert torch.equal(public, private) and not torch.allclose(adapted, public, atol=1e-3)
+    assert all(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)
