@@ -385,7 +385,9 @@ def media_source(row: Mapping[str, Any], side: str, root: str | os.PathLike | No
                 f"{side} {rel!r} is relative and its media is not embedded: load the dataset from its folder "
                 "(the path is resolved from there)"
             )
-        path = Path(root) / rel
+        from diffusers_cogvideox.outputs import resolve_inside
+
+        path = resolve_inside(root, rel, what=side)  # no '..' or symlink out of the dataset folder
     if not path.is_file():
         raise FileNotFoundError(
             f"media file not found: {side} {rel!r} (looked in the dataset folder {Path(root or '.').name!r})"
