@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-scale", type=float, default=None)
     parser.add_argument("--fps", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--rewrite-prompt",
+        default=None,
+        metavar="MODEL",
+        help="rewrite each prompt into the long CogVideoX style first with this chat causal LM ('tiny': random)",
+    )
     parser.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is present")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
@@ -79,8 +85,13 @@ def run(args: argparse.Namespace) -> int:
         modality=args.modality,
     )
     scorer = VisionRewardSampleScorer(load_vision_reward(args.scorer, args.modality, device=device), args.modality)
+    prompts = read_prompts(args.prompts)
+    if args.rewrite_prompt:  # the samples' prompt is the rewritten one; the job settings name the rewriter
+        from datasets_scripts.video_data.rewrite import rewrite_all
+
+        prompts = rewrite_all(prompts, args.rewrite_prompt, device, args.seed, progress=not args.no_progress)
     summary = run_generate_and_score(
-        read_prompts(args.prompts),
+        prompts,
         sampler,
         scorer,
         args.out,
@@ -88,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         state=state,
         progress=not args.no_progress,
-        settings={"modality": args.modality, "model": args.model, "scorer": args.scorer},
+        settings={
+            "modality": args.modality,
+            "model": args.model,
+            "scorer": args.scorer,
+            **({"rewrite_prompt": args.rewrite_prompt} if args.rewrite_prompt else {}),
+        },
         overwrite=args.overwrite,
         force=args.force,
     )

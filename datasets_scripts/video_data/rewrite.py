@@ -160,6 +160,18 @@ def load_rewriter(model: str | None, device: str = "cpu", seed: int = 0, **kwarg
     return PromptRewriter.from_pretrained(model, device=device, seed=seed, **kwargs)
 
 
+def rewrite_all(
+    prompts: Sequence[str], model: str | None, device: str = "cpu", seed: int = 0, progress: bool = True
+) -> list[str]:
+    """``--rewrite-prompt MODEL`` of the generation commands: every prompt rewritten before generation (seeded per
+    prompt, so every process of a sharded job gets the same list); a prompt the model returns nothing for raises
+    :class:`RewriteError` naming it, before anything is generated."""
+    from tqdm.auto import tqdm
+
+    rewriter = load_rewriter(model, device=device, seed=seed)
+    return [rewriter.rewrite(p) for p in tqdm(prompts, desc="rewrite prompts", unit="prompt", disable=not progress)]
+
+
 # ------------------------------------------------------------------------------------------------ the job
 @dataclass(frozen=True)
 class RewriteConfig:

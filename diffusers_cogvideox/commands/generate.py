@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--rewrite-prompt",
+        default=None,
+        metavar="MODEL",
+        help="rewrite the prompt into the long CogVideoX style first with this chat causal LM ('tiny': random)",
+    )
+    parser.add_argument(
         "--num-videos", type=positive_int, default=1, help="videos to generate; the 2nd onwards go to OUT_1.mp4, ..."
     )
     parser.add_argument("--fps", type=int_range(1, 240), default=None, help="default 8 (1.0) or 16 (1.5)")
@@ -204,6 +210,11 @@ def run(args) -> int:
     configure(pipe, args, device)
     rules = pipe.variant_rules
     prompt = args.prompt or (TINY_PROMPT if args.model is None else DEFAULT_PROMPT)
+    if args.rewrite_prompt:
+        from datasets_scripts.video_data.rewrite import rewrite_all  # the rewriter lives with the data tools
+
+        prompt = rewrite_all([prompt], args.rewrite_prompt, device, args.seed, progress=False)[0]
+        print(f"rewritten prompt: {prompt}")
     max_tokens = pipe.transformer.config.max_text_seq_length
     check_prompt_length(prompt, pipe.tokenizer, max_tokens, truncates=True)  # said, not silently cut
     if args.negative_prompt:

@@ -33,9 +33,9 @@ def test_official_prompt_is_package_data_with_source_and_licence():
 
 
 def test_rewrites_are_deterministic_per_prompt_and_seed():
-    rewriter = PromptRewriter.tiny(temperature=1.0)
+    rewriter = PromptRewriter.tiny(temperature=1.0, max_new_tokens=4)
     first = rewriter(["a cat", "a dog"])
-    assert first == [rewriter.rewrite("a cat"), PromptRewriter.tiny(temperature=1.0).rewrite("a dog")]
+    assert first == [rewriter.rewrite("a cat"), PromptRewriter.tiny(temperature=1.0, max_new_tokens=4).rewrite("a dog")]
     assert all(first)
     with pytest.raises(RewriteError, match="empty"):
         rewriter.rewrite("  ")
@@ -110,3 +110,39 @@ def test_rewrite_prompts_cli_resumes_and_feeds_generate_score(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     empty = vr("--prompts", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "rw2"))
     assert empty.returncode == 2 and "holds no prompts" in empty.stderr and not (tmp_path / "rw2").exists()
+
+
+def test_generate_rewrites_its_prompt_first(tmp_path, capsys):
+    from diffusers_cogvideox import cli
+    from diffusers_cogvideox.commands.generate import TINY_PROMPT
+
+    out = tmp_path / "clip.mp4"
+    assert cli.main(["generate", "--rewrite-prompt", "tiny", "--out", str(out), "--steps", "2", "--seed", "3"]) == 0
+    expected = PromptRewriter.tiny(seed=3).rewrite(TINY_PROMPT)
+    assert f"rewritten prompt: {expected}\n" in capsys.readouterr().out and out.is_file()
+
+
+def test_generate_score_scores_the_rewritten_prompts(tmp_path):
+    from datasets_scripts.cli import main
+
+    (tmp_path / "prompts.txt").write_text("a red ball\n")
+    argv = ["generate-score", "--prompts", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "scored"),
+            "--samples-per-prompt", "1", "--num-inference-steps", "2", "--rewrite-prompt", "tiny", "--seed", "5",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    rows = pq.read_table(next((tmp_path / "scored" / "data").glob("*.parquet")), columns=["prompt"]).to_pylist()
+    assert [r["prompt"] for r in rows] == [PromptRewriter.tiny(seed=5).rewrite("a red ball")]
+    manifest = (tmp_path / "scored" / ".cogvideox-vr-output.json").read_text()
+    assert '"rewrite_prompt": "tiny"' in manifest
+
+
+def test_rewrite_all_names_the_prompt_the_model_returned_nothing_for(monkeypatch):
+    from datasets_scripts.video_data import rewrite
+
+    class Silent(PromptRewriter):
+        def rewrite(self, prompt):
+            raise RewriteError(f"the rewriter returned nothing for {prompt!r}")
+
+    monkeypatch.setattr(rewrite, "load_rewriter", lambda *a, **k: Silent(None, None))
+    with pytest.raises(RewriteError, match="returned nothing for 'a cat'"):
+        rewrite.rewrite_all(["a cat"], "tiny", progress=False)
