@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datasets_scripts.publish import capture_uploads, publish_folder
+    from datasets_scripts.publish import LocalRepo, publish_folder
 
     if args.dry_run:
         from diffusers_cogvideox.outputs import OutputFolder
@@ -37,12 +37,10 @@ def run(args: argparse.Namespace) -> int:
             flag="--dry-run",
         )
         with folder:  # an earlier dry run is deleted once this one is written
-            with capture_uploads() as captured:
-                publish_folder(args.folder, args.repo_id, private=args.private)
-            for repo_id, uploaded in captured.files.items():
-                for path, data in uploaded.items():  # a repo id or path leaving DIR is refused
-                    folder.write_bytes(f"{repo_id}/{path}", data)
-        files = sorted(captured.files.get(args.repo_id, {}))
+            # the same upload code against a local repo: a repo id or path leaving DIR is refused
+            local = LocalRepo(write=folder.write_bytes)
+            publish_folder(args.folder, args.repo_id, private=args.private, api=local)
+        files = sorted(local.files.get(args.repo_id, {}))
         print(
             f"dry run: {len(files)} files would be committed to {args.repo_id}: {files} (written under {args.dry_run})"
         )

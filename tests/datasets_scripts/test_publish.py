@@ -1,10 +1,10 @@
-"""Publishing: what push_to_hub would upload is captured (HfApi commit calls patched) and loads back with datasets."""
+"""Publishing: what would be committed (the same code against a local repo, no patching) loads back with datasets."""
 
 import yaml
 from datasets import load_dataset
 
 from datasets_scripts.cli import main as cli_main
-from datasets_scripts.publish import capture_uploads, load_captured, publish_folder
+from datasets_scripts.publish import LocalRepo, load_captured, publish_folder
 from datasets_scripts.visionrewarddb import build_visionrewarddb
 
 # load_dataset(folder) caches by the folder's name and card, so two test folders named alike would share a cache:
@@ -15,16 +15,17 @@ def test_push_to_hub_uploads_shards_and_our_card(vrdb_folder, tmp_path):
     media, ann, _ = vrdb_folder("image", n=6, bad=True)
     folder = tmp_path / "built"
     result = build_visionrewarddb(media, ann, "image", folder)
-    with capture_uploads(tmp_path / "hub") as hub:
-        publish_folder(folder, "someone/vrdb-image")
+    hub = LocalRepo(tmp_path / "hub")
+    publish_folder(folder, "someone/vrdb-image", api=hub)
     files = hub.files["someone/vrdb-image"]
     assert set(files) == {"README.md", "rejects.jsonl", *(f"data/{s}-00000-of-00001.parquet" for s in result.dataset)}
-    assert hub.preuploaded == [f"data/{s}-00000-of-00001.parquet" for s in result.dataset]
-    assert [c["message"] for c in hub.commits] == ["Add dataset card", "Upload dataset"]
-    # the card that lands is ours (body, taxonomy, attribution) plus dataset_info written by push_to_hub
+    assert [c["message"] for c in hub.commits] == ["Upload dataset"]  # one commit: card, side files and shards
+    for s in result.dataset:  # the shards go up as written (media embedded)
+        assert files[f"data/{s}-00000-of-00001.parquet"] == (folder / f"data/{s}-00000-of-00001.parquet").read_bytes()
+    # the card that lands is ours (body, taxonomy, attribution) plus the configs that name the splits
     card = files["README.md"].decode()
     meta = yaml.safe_load(card.split("---")[1])
-    assert meta["license"] == "apache-2.0" and "dataset_info" in meta and meta["configs"][0]["config_name"] == "default"
+    assert meta["license"] == "apache-2.0" and meta["configs"][0]["config_name"] == "default"
     assert "## Annotation taxonomy" in card and "THUDM/VisionReward" in card
     # load it back with datasets from the captured files: same records, same features
     back = load_captured(tmp_path / "hub" / "someone" / "vrdb-image")
