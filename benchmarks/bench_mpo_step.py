@@ -69,8 +69,10 @@ def _memory_now(device: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
-def build_variant(variant: str, args: argparse.Namespace, batch: dict):
-    """The variant's model(s) and a ``step()`` doing forward, backward and an AdamW update; returns (step, trainable)."""
+def build_variant(variant: str, args: argparse.Namespace, batch: dict, model=None):
+    """The variant's model(s) and a ``step()`` doing forward, backward and an AdamW update; returns (step, trainable).
+
+    ``model``: a denoiser already built (in ``args.dtype`` on ``args.device``) to use instead of a scaled 5b one."""
     from diffusers_cogvideox import CogVideoXTransformer3DModel
     from trl_vision_reward.mpo.losses import (
         cogvideox_alphas_cumprod,
@@ -83,10 +85,11 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict):
     from trl_vision_reward.mpo.trainer import MPOTrainer, _RotaryCache, add_lora, denoise
 
     device, dtype = args.device, getattr(torch, args.dtype)
-    torch.manual_seed(0)
-    model = CogVideoXTransformer3DModel(**scaled_5b_transformer_config(args)).to(device)
-    if dtype != torch.float32:
-        model.to(dtype)
+    if model is None:
+        torch.manual_seed(0)
+        model = CogVideoXTransformer3DModel(**scaled_5b_transformer_config(args)).to(device)
+        if dtype != torch.float32:
+            model.to(dtype)
     cfg = MPOConfig(
         output_dir=tempfile.mkdtemp(prefix="bench_mpo_"), report_to=[], lora_r=64, lora_alpha=64, beta=500,
         use_cpu=device == "cpu",
