@@ -59,7 +59,6 @@ from ..records import admission_rule
 from .config import MPOConfig
 from .data import MPODataCollator, PairDataError, RowIndexed, check_columns, column_names
 from .losses import (
-    cogvideox_alphas_cumprod,
     diffusion_dpo_loss,
     diffusion_dpo_metrics,
     noisy_and_target,
@@ -88,6 +87,21 @@ class NonFiniteLossError(FloatingPointError):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The trainer
+
+
+def default_alphas_cumprod(denoiser_type: str, num_train_timesteps: int, snr_shift_scale: float) -> torch.Tensor:
+    """The family's training schedule from diffusers' own schedulers, for when no checkpoint scheduler is given:
+    CogVideoX's (scaled-linear betas, SNR shift, zero terminal SNR) or SD 1.5 / SDXL's scaled-linear 0.00085..0.012."""
+    from diffusers import CogVideoXDDIMScheduler, DDPMScheduler
+
+    common = {"num_train_timesteps": num_train_timesteps, "beta_start": 0.00085, "beta_end": 0.012}
+    if denoiser_type == "cogvideox":
+        scheduler = CogVideoXDDIMScheduler(
+            **common, beta_schedule="scaled_linear", snr_shift_scale=snr_shift_scale, rescale_betas_zero_snr=True
+        )
+    else:
+        scheduler = DDPMScheduler(**common, beta_schedule="scaled_linear")
+    return torch.as_tensor(scheduler.alphas_cumprod, dtype=torch.float32)
 
 
 class MPOTrainer(Trainer):
@@ -179,12 +193,7 @@ class MPOTrainer(Trainer):
             sched_config = noise_scheduler.config
         else:
             steps = args.num_train_timesteps or 1000
-            if self.denoiser_type == "cogvideox":
-                self.alphas_cumprod = cogvideox_alphas_cumprod(steps, snr_shift_scale=args.snr_shift_scale)
-            else:  # SD 1.5 / SDXL: scaled-linear 0.00085..0.012, no shift, no zero-SNR rescale
-                self.alphas_cumprod = cogvideox_alphas_cumprod(
-                    steps, snr_shift_scale=1.0, rescale_zero_terminal_snr=False
-                )
+            self.alphas_cumprod = default_alphas_cumprod(self.denoiser_type, steps, args.snr_shift_scale)
             sched_config = {}
         self.num_train_timesteps = args.num_train_timesteps or int(
             _config_get(sched_config, "num_train_timesteps", len(self.alphas_cumprod))

@@ -168,3 +168,17 @@ def test_explicit_uniform_gives_each_rank_its_own_interval():
     assert single.min() == 0 and single.max() == 999
     with pytest.raises(ValueError, match="rank must be in \\[0, world_size=2\\)"):
         explicit_uniform_interval(1000, 2, 2)
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_the_default_schedules_are_diffusers_schedulers(shift):
+    """MPO without a checkpoint scheduler trains on diffusers' own schedules (CogVideoX's, SD's scaled-linear)."""
+    from diffusers import DDPMScheduler
+
+    from trl_vision_reward.mpo.trainer import default_alphas_cumprod
+
+    assert torch.allclose(
+        default_alphas_cumprod("cogvideox", 1000, shift), cogvideox_alphas_cumprod(snr_shift_scale=shift)
+    )
+    sd = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012).alphas_cumprod
+    assert torch.allclose(default_alphas_cumprod("unet", 1000, shift), sd)
