@@ -149,6 +149,45 @@ def sample_frame_indices(num_frames: int, fps: float, max_frames: int = 24) -> l
     return indices
 
 
+def read_sampled_frames(
+    path: str | os.PathLike, max_frames: int = 24, fps: float | None = None
+) -> tuple[list[np.ndarray], dict[str, float]]:
+    """The frames :func:`sample_frame_indices` picks from a video file, decoded in one pass with bounded memory.
+
+    Only the two frames around each whole second (and the latest frame, for a clip's last second) are kept, so at
+    most ``2 * max_frames + 1`` frames are held whatever the clip's length, and reading stops once every second up
+    to ``max_frames`` has its nearest frame. Returns the frames and ``{"fps", "frames_read", "frames_held"}``.
+    """
+    import imageio.v2 as imageio
+
+    path = _check_file(path, "video")
+    kept: dict[int, np.ndarray] = {}
+    last, read, held = None, 0, 0
+    try:
+        with imageio.get_reader(path, format="FFMPEG") as reader:
+            fps = fps or float(reader.get_meta_data().get("fps") or 0.0)
+            if not fps or fps <= 0 or not math.isfinite(fps):
+                raise MediaError(f"video fps must be a positive number; got {fps}")
+            wanted = {i for s in range(max_frames) for i in (math.floor(s * fps), math.floor(s * fps) + 1)}
+            stop = (max_frames - 1) * fps + 2  # past it, no later frame is nearer to any of the seconds
+            for index, frame in enumerate(reader):
+                read, last = index + 1, frame
+                if index in wanted:
+                    kept[index] = np.asarray(frame)
+                held = max(held, len(kept) + 1)
+                if index >= stop:
+                    break
+    except MediaError:
+        raise
+    except Exception as err:
+        raise MediaError(f"cannot read video {path}: {err}") from err
+    if read == 0:
+        raise MediaError(f"video has no frames: {path}")
+    kept[read - 1] = np.asarray(last)
+    frames = [kept[i] for i in sample_frame_indices(read, fps, max_frames)]
+    return frames, {"fps": fps, "frames_read": read, "frames_held": held}
+
+
 def load_video(
     video, max_frames: int | None = None, *, per_second: bool = False, fps: float | None = None
 ) -> list[PIL.Image.Image]:
@@ -158,8 +197,10 @@ def load_video(
     ``video`` is a file path, a ``(T, H, W, 3)`` array/tensor or a list of frames; in-memory frames sampled
     ``per_second`` need ``fps`` (frames already sampled can be passed with ``fps=1``)."""
     if isinstance(video, (str, os.PathLike)):
-        frames, file_fps = read_video(video, None if per_second else max_frames)
-        fps = fps or file_fps
+        if per_second:  # seconds sampled while decoding: never the whole clip in memory
+            frames, _ = read_sampled_frames(video, 24 if max_frames is None else max_frames, fps)
+            return [to_pil(f) for f in frames]
+        frames, _ = read_video(video, max_frames)
     elif isinstance(video, (np.ndarray, torch.Tensor)):
         if video.ndim != 4:
             raise MediaError(f"a video array must be (frames, height, width, 3); got shape {tuple(video.shape)}")

@@ -111,46 +111,47 @@ def run(args: argparse.Namespace) -> int:
     id_field = pick_field(samples, args.id_field, ID_FIELDS, args.samples, "sample id")
     index = index_by_id(samples, id_field, args.samples)
     pair_files = [spec.rpartition("=")[2] for spec in args.pairs or []]
-    folder = claim_output_dir(args, "vision-reward evaluate", [args.samples, args.annotations, *pair_files])
-    report = EvaluationReport(metadata={"checklist": checklist.name, "samples": len(samples), "score": args.score})
+    with claim_output_dir(
+        args, "vision-reward evaluate", [args.samples, args.annotations, *pair_files]
+    ) as folder:  # an earlier output is deleted once this one is written
+        report = EvaluationReport(metadata={"checklist": checklist.name, "samples": len(samples), "score": args.score})
 
-    if args.pairs:
-        scores = _scores(args, checklist, samples)
-        for spec in args.pairs:
-            name, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).stem, "", spec)
-            pairs = load_records(path, split=args.split)
-            first, second, labels = resolve_pairs(pairs, index, path)
-            margins = scores[np.asarray(first)] - scores[np.asarray(second)]
-            report.preference[name] = preference_accuracy(labels, margins, epsilon=args.epsilon)
+        if args.pairs:
+            scores = _scores(args, checklist, samples)
+            for spec in args.pairs:
+                name, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).stem, "", spec)
+                pairs = load_records(path, split=args.split)
+                first, second, labels = resolve_pairs(pairs, index, path)
+                margins = scores[np.asarray(first)] - scores[np.asarray(second)]
+                report.preference[name] = preference_accuracy(labels, margins, epsilon=args.epsilon)
 
-    if args.annotations:
-        annotated = load_records(args.annotations, split=args.split)
-        labelled = {q.text for q in labeled_questions(checklist.modality)}
-        columns = [q.index for q in checklist.questions if q.text in labelled]
-        if not columns:
-            raise ValueError(f"checklist {checklist.name!r} has no question that annotations can label")
-        texts = [checklist.questions[i].text for i in columns]
-        field = pick_field(samples, args.probabilities_field, PROBABILITY_FIELDS, args.samples, "probabilities")
-        probabilities = np.asarray(sample_matrix(samples, field, len(checklist), args.samples))
-        predictions, labels = [], []
-        for row_no, (record, record_labels) in enumerate(
-            zip(annotated, label_records(annotated, checklist.modality, questions=texts))
-        ):
-            key = str(record.get(args.annotation_id_field, record_labels.record_id))
-            if key not in index:
-                raise ValueError(
-                    f"{args.annotations}: row {row_no} (id {key!r}) has no scored sample in {args.samples} "
-                    f"(matched on {args.annotation_id_field!r} = {id_field!r})"
-                )
-            predictions.append(probabilities[index[key], columns])
-            labels.append(list(record_labels.labels))
-        report.judgment = judgment_accuracy(
-            predictions, labels, [checklist.questions[i].dimension for i in columns], questions=texts
-        )
+        if args.annotations:
+            annotated = load_records(args.annotations, split=args.split)
+            labelled = {q.text for q in labeled_questions(checklist.modality)}
+            columns = [q.index for q in checklist.questions if q.text in labelled]
+            if not columns:
+                raise ValueError(f"checklist {checklist.name!r} has no question that annotations can label")
+            texts = [checklist.questions[i].text for i in columns]
+            field = pick_field(samples, args.probabilities_field, PROBABILITY_FIELDS, args.samples, "probabilities")
+            probabilities = np.asarray(sample_matrix(samples, field, len(checklist), args.samples))
+            predictions, labels = [], []
+            for row_no, (record, record_labels) in enumerate(
+                zip(annotated, label_records(annotated, checklist.modality, questions=texts))
+            ):
+                key = str(record.get(args.annotation_id_field, record_labels.record_id))
+                if key not in index:
+                    raise ValueError(
+                        f"{args.annotations}: row {row_no} (id {key!r}) has no scored sample in {args.samples} "
+                        f"(matched on {args.annotation_id_field!r} = {id_field!r})"
+                    )
+                predictions.append(probabilities[index[key], columns])
+                labels.append(list(record_labels.labels))
+            report.judgment = judgment_accuracy(
+                predictions, labels, [checklist.questions[i].dimension for i in columns], questions=texts
+            )
 
-    out = folder.root
-    table = report.format_table()
-    with folder:  # an earlier report is deleted once the new one is written
+        out = folder.root
+        table = report.format_table()
         folder.write_text("report.json", report.to_json() + "\n")
         folder.write_text("report.md", table + "\n")
     print(table)

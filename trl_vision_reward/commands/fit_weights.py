@@ -85,51 +85,51 @@ def run(args: argparse.Namespace) -> int:
     id_field = pick_field(samples, args.id_field, ID_FIELDS, args.samples, "sample id")
     index = index_by_id(samples, id_field, args.samples)
     first, second, labels = resolve_pairs(pairs, index, args.pairs)
-    folder = claim_output_dir(args, "vision-reward fit-weights", [args.samples, args.pairs, args.checklist])
+    with claim_output_dir(
+        args, "vision-reward fit-weights", [args.samples, args.pairs, args.checklist]
+    ) as folder:  # an earlier output is deleted once this one is written
+        n = len(checklist)
+        probabilities = None
+        has_probabilities = args.probabilities_field or any(f in samples[0] for f in PROBABILITY_FIELDS)
+        if args.features == "soft" or has_probabilities:
+            field = pick_field(samples, args.probabilities_field, PROBABILITY_FIELDS, args.samples, "probabilities")
+            probabilities = sample_matrix(samples, field, n, args.samples)
+        alignment = None
+        if args.alignment_field:
+            alignment = [float(row[args.alignment_field]) for row in samples]
+        if args.features == "soft":
+            features = checklist_features(checklist, probabilities=probabilities, soft=True, alignment=alignment)
+        else:
+            answers = sample_matrix(samples, args.answers_field, n, args.samples, binary=True)
+            features = checklist_features(checklist, answers=answers, probabilities=probabilities, alignment=alignment)
 
-    n = len(checklist)
-    probabilities = None
-    has_probabilities = args.probabilities_field or any(f in samples[0] for f in PROBABILITY_FIELDS)
-    if args.features == "soft" or has_probabilities:
-        field = pick_field(samples, args.probabilities_field, PROBABILITY_FIELDS, args.samples, "probabilities")
-        probabilities = sample_matrix(samples, field, n, args.samples)
-    alignment = None
-    if args.alignment_field:
-        alignment = [float(row[args.alignment_field]) for row in samples]
-    if args.features == "soft":
-        features = checklist_features(checklist, probabilities=probabilities, soft=True, alignment=alignment)
-    else:
-        answers = sample_matrix(samples, args.answers_field, n, args.samples, binary=True)
-        features = checklist_features(checklist, answers=answers, probabilities=probabilities, alignment=alignment)
+        fit = fit_checklist_weights(
+            features,
+            first,
+            second,
+            labels,
+            method=args.method,
+            max_epochs=args.max_epochs,
+            tol=args.tol,
+            l2=args.l2,
+            seed=args.seed,
+            feature_names=checklist.texts,
+        )
+        drop = None if args.drop_below < 0 else args.drop_below
+        new_checklist = apply_weights(checklist, fit.weights, drop_below=drop)
 
-    fit = fit_checklist_weights(
-        features,
-        first,
-        second,
-        labels,
-        method=args.method,
-        max_epochs=args.max_epochs,
-        tol=args.tol,
-        l2=args.l2,
-        seed=args.seed,
-        feature_names=checklist.texts,
-    )
-    drop = None if args.drop_below < 0 else args.drop_below
-    new_checklist = apply_weights(checklist, fit.weights, drop_below=drop)
-
-    out = Path(args.output_dir)
-    result = fit.to_dict()
-    result.pop("loss_history")
-    result.update(
-        checklist=checklist.name,
-        num_samples=len(samples),
-        num_pairs=len(first),
-        features=args.features,
-        kept_questions=len(new_checklist),
-        coef=[float(w) for w in fit.weights],
-        intercept=[0.0],
-    )
-    with folder:  # an earlier output is deleted once the new one is written
+        out = Path(args.output_dir)
+        result = fit.to_dict()
+        result.pop("loss_history")
+        result.update(
+            checklist=checklist.name,
+            num_samples=len(samples),
+            num_pairs=len(first),
+            features=args.features,
+            kept_questions=len(new_checklist),
+            coef=[float(w) for w in fit.weights],
+            intercept=[0.0],
+        )
         folder.write_json("weights.json", result)
         folder.write_json("checklist.json", new_checklist.to_dict())
     kept = int(np.sum(fit.weights > 0))

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
-from diffusers_cogvideox.checks import check_number
+from diffusers_cogvideox.checks import check_number, check_prompt_length
 from diffusers_cogvideox.outputs import atomic_path, atomic_write_text
 
 from . import scoring_rule
@@ -211,6 +211,14 @@ class VisionRewardScorer:
         return cls(model, processor, **kwargs)
 
     @property
+    def context_length(self) -> int | None:
+        """The most tokens the backbone's language model reads (its ``max_position_embeddings``), if it says."""
+        config = getattr(self.backbone, "config", None)
+        text = getattr(config, "text_config", None) or config
+        value = getattr(text, "max_position_embeddings", None)
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    @property
     def device(self) -> torch.device:
         return next(self.backbone.parameters()).device
 
@@ -333,6 +341,8 @@ class VisionRewardScorer:
                 f"{_describe(media)} is scored as {modality!r} but checklist {self.checklist.name!r} is for "
                 f"{self.checklist.modality!r}; pass modality=... or use the {modality!r} checklist"
             )
+        if prompt and self.context_length:  # before any tokenizing of questions or decoding of media
+            check_prompt_length(prompt, self.processor.tokenizer, self.context_length, what="the prompt")
         questions = self.checklist.format_all(prompt)  # raises if [[prompt]] needs a prompt and none is given
         asked = official_question_texts(self.checklist, prompt) if self.question_text == "official" else questions
         images = self.processor.load_media(media, modality, fps=fps)
