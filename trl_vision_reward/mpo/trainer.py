@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from diffusers_cogvideox.redaction import portable_path, redacted_copy
 from diffusers_cogvideox.training.denoiser import (  # noqa: F401  (the shared denoiser code, re-exported)
     FULL_WEIGHT_NAME,
     LORA_METADATA_KEY,
@@ -271,6 +272,12 @@ class MPOTrainer(Trainer):
             "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
         )
         value = getattr(self.args, field)
+        resume = kwargs.get("resume_from_checkpoint", args[0] if args else None)
+        if isinstance(resume, str) and not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            if not os.path.isfile(os.path.join(resume, "optimizer.pt")):  # else Trainer silently starts a fresh one
+                raise FileNotFoundError(
+                    f"cannot resume: {resume} has no optimizer.pt (a checkpoint folder holds it; a final save does not)"
+                )
         setattr(self.args, field, False)
         try:
             return super().train(*args, **kwargs)
@@ -439,7 +446,7 @@ class MPOTrainer(Trainer):
                 os.path.join(output_dir, FULL_WEIGHT_NAME),
                 metadata={"format": "pt"},
             )
-        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+        torch.save(redacted_copy(self.args), os.path.join(output_dir, "training_args.bin"))  # no hub token
         self.create_model_card(output_dir=output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
@@ -541,10 +548,10 @@ class MPOTrainer(Trainer):
         video = self.denoiser_type == "cogvideox"
         card = render_mpo_model_card(
             model_name=model_name or os.path.basename(os.path.abspath(output_dir or self.args.output_dir)),
-            base_model=self.base_model_name,
+            base_model=portable_path(self.base_model_name),  # no absolute path of this machine in a card
             hub_model_id=self.args.hub_model_id,
-            output_dir=output_dir or self.args.output_dir,
-            dataset_name=dataset_name or self.dataset_name,
+            output_dir=portable_path(output_dir or self.args.output_dir),
+            dataset_name=portable_path(dataset_name or self.dataset_name),
             hyperparameters=hp,
             lora=lora,
             pair_rule=pair_rule,
