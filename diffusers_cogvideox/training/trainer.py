@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
+from ..redaction import portable_path, redacted_copy
 from .buckets import StagedBucketBatchSampler, check_bucket, parse_bucket
 from .config import CogVideoXSFTConfig
 from .data import CachedLatentDataset, collate_latents
@@ -419,7 +420,7 @@ class CogVideoXSFTTrainer(Trainer):
 
             model.save_config(output_dir)
             save_file({k: v.contiguous() for k, v in state_dict.items()}, os.path.join(output_dir, FULL_WEIGHT_NAME))
-        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+        torch.save(redacted_copy(self.args), os.path.join(output_dir, "training_args.bin"))  # no hub token
         self.create_model_card(output_dir=output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
@@ -471,9 +472,9 @@ class CogVideoXSFTTrainer(Trainer):
             last.update({k: v for k, v in entry.items() if k in ("loss", "eval_loss")})
         card = render_sft_model_card(
             model_name=model_name or os.path.basename(os.path.abspath(output_dir)),
-            base_model=self.base_model_name,
+            base_model=portable_path(self.base_model_name),  # no absolute path of this machine in a card
             hub_model_id=self.args.hub_model_id,
-            dataset_name=self.dataset_name,
+            dataset_name=portable_path(self.dataset_name),
             stages=stages,
             hyperparameters=hp,
             lora=lora,
