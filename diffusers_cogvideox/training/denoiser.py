@@ -8,7 +8,6 @@ metadata), so ``pipe.load_lora_weights(folder)`` of this package and of diffuser
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -204,22 +203,29 @@ def lora_state_dict(
 
 
 def save_lora_weights(output_dir: str, weights: Mapping[str, torch.Tensor], lora_config: Any, prefix: str) -> str:
-    """Write ``pytorch_lora_weights.safetensors`` as diffusers' ``save_lora_weights`` does (keys and LoraConfig metadata).
+    """Write ``pytorch_lora_weights.safetensors`` with diffusers' own ``save_lora_weights`` (CogVideoX's loader for a
+    ``transformer``, Stable Diffusion's for a ``unet``): its key layout and the LoraConfig metadata that lets
+    ``load_lora_weights`` restore alpha != rank exactly. ``weights`` are keyed ``prefix.<peft name>``."""
+    from diffusers.loaders import CogVideoXLoraLoaderMixin, StableDiffusionLoraLoaderMixin
 
-    The metadata (``{prefix}.r``, ``{prefix}.lora_alpha``, ... as JSON under ``lora_adapter_metadata``) lets
-    ``load_lora_weights`` restore alpha != rank exactly.
-    """
-    from safetensors.torch import save_file
-
-    metadata = {"format": "pt"}
+    if any(not k.startswith(f"{prefix}.") for k in weights):
+        raise ValueError(f"LoRA weights must all be under '{prefix}.'; got {sorted(weights)[:3]}...")
+    layers = {k[len(prefix) + 1 :]: v for k, v in weights.items()}
+    metadata = None
     if lora_config is not None:
-        config = lora_config.to_dict() if hasattr(lora_config, "to_dict") else dict(lora_config)
-        config = {f"{prefix}.{k}": (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
-        metadata[LORA_METADATA_KEY] = json.dumps(config, indent=2, sort_keys=True, default=str)
-    os.makedirs(output_dir, exist_ok=True)
-    path = os.path.join(output_dir, LORA_WEIGHT_NAME)
-    save_file(dict(weights), path, metadata=metadata)
-    return path
+        metadata = lora_config.to_dict() if hasattr(lora_config, "to_dict") else dict(lora_config)
+    if prefix == "transformer":
+        CogVideoXLoraLoaderMixin.save_lora_weights(
+            output_dir, transformer_lora_layers=layers, weight_name=LORA_WEIGHT_NAME,
+            transformer_lora_adapter_metadata=metadata,
+        )  # fmt: skip
+    elif prefix == "unet":
+        StableDiffusionLoraLoaderMixin.save_lora_weights(
+            output_dir, unet_lora_layers=layers, weight_name=LORA_WEIGHT_NAME, unet_lora_adapter_metadata=metadata
+        )
+    else:
+        raise ValueError(f"LoRA weights are saved for a 'transformer' or a 'unet'; got prefix {prefix!r}")
+    return os.path.join(output_dir, LORA_WEIGHT_NAME)
 
 
 def load_lora_weights_into(model: nn.Module, path: str, prefix: str) -> None:
