@@ -14,9 +14,9 @@ from .helpers import assert_one_line_error, cli, snapshot
 # ---- one-line errors, --debug and the env var -----------------------------------------------------------------------
 def test_known_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
     argv = ["convert-sat", "--input", tmp_path / "missing", "--out", tmp_path / "out"]
-    assert_one_line_error(cli("vision-reward", *argv), "missing", "SAT checkpoint")
-    with_flag = cli("vision-reward", *argv, "--debug")
-    with_env = cli("vision-reward", *argv, env={"COGVIDEOX_VR_DEBUG": "1"})
+    assert_one_line_error(cli("vision-reward", *argv, subprocess_run=True), "missing", "SAT checkpoint")
+    with_flag = cli("vision-reward", *argv, "--debug", subprocess_run=True)
+    with_env = cli("vision-reward", *argv, env={"COGVIDEOX_VR_DEBUG": "1"}, subprocess_run=True)
     for result in (with_flag, with_env):
         assert result.returncode != 0 and "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
     assert not (tmp_path / "out").exists()  # the input was checked before the output was created
@@ -59,7 +59,7 @@ def test_numeric_ranges_are_refused_while_parsing(tmp_path, name, argv, needle):
 
 
 def test_mpo_train_errors_are_one_line(tmp_path):
-    result = cli("mpo-train", "--output_dir", tmp_path / "run")
+    result = cli("mpo-train", "--output_dir", tmp_path / "run", subprocess_run=True)
     assert_one_line_error(result, "--dataset_name is required")
     assert not (tmp_path / "run").exists()
 
@@ -69,7 +69,7 @@ def test_quickstart_keeps_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "report.json").write_text("{}")  # what vision-reward evaluate writes
     (tmp_path / "notes.txt").write_text("mine")
     before = snapshot(tmp_path)
-    assert_one_line_error(cli("vr-quickstart", "--out", tmp_path), "holds no manifest")
+    assert_one_line_error(cli("vr-quickstart", "--out", tmp_path, subprocess_run=True), "holds no manifest")
     assert snapshot(tmp_path) == before
 
 
