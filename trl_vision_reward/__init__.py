@@ -68,7 +68,7 @@ _EXPORTS: dict[str, str] = {
     "precompute_latent_pairs": ".mpo.data",
 }
 
-__version__ = "0.1.0"
+from diffusers_cogvideox import __version__ as __version__  # noqa: E402  (one version for the distribution)
 
 # `cogvlm2` / `cogvlm2_video` in the transformers Auto classes; costs nothing until transformers' Auto modules load.
 import_module(".reward.auto_registration", __name__).register_auto_classes()
