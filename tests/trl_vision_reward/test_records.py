@@ -76,3 +76,13 @@ def test_the_admission_rule_is_read_from_the_pairs_and_must_be_one():
         "pairs whose VisionReward totals differ by at least 0.8 (the plain-DPO rule"
     )
     assert "every VisionReward question and beats its total by at least 0.4, on soft" in rule_sentence(rule)
+
+
+def test_fit_weights_reads_preference_pairs_by_sample_id():
+    from trl_vision_reward.commands._data import index_by_id, resolve_pairs
+
+    samples = [sample(0).to_row(), sample(1).to_row()]
+    pair = PreferencePair("a cat", "media/p/1.mp4", "media/p/0.mp4", "p-1", "p-0", 1.0, 0.5, 0.5, True, "mpo",
+                          "dimension", 0.0)  # fmt: skip
+    first, second, labels = resolve_pairs([pair.to_row()], index_by_id(samples, "id", "scored"), "pairs")
+    assert (first, second, labels) == ([1], [0], [1.0])

@@ -60,10 +60,12 @@ def load_records(source: str, split: str | None = None, config: str | None = Non
                     raise ValueError(f"{source} has no split {split!r}; it has {list(data)}")
                 data = data[split]
             return data.to_list()
-        parquet = sorted(str(p) for p in path.rglob("*.parquet"))
-        if parquet:
-            return Dataset.from_parquet(parquet).to_list()
-        raise ValueError(f"{source} is a folder with neither a saved dataset nor Parquet files")
+        from trl_vision_reward.records import load_records as load_dataset_records
+
+        try:  # a dataset folder (data/*.parquet beside its card), or a folder of Parquet/JSON files
+            return load_dataset_records(path, split=split or "train", what="records")[0].to_list()
+        except ValueError:
+            raise ValueError(f"{source} is a folder with neither a saved dataset nor Parquet files") from None
     if "/" in source and not source.startswith((".", "/")) and not os.path.exists(source):
         if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
             raise ValueError(f"{source!r} is not a local file or folder, and Hub access is off (HF_HUB_OFFLINE=1)")
@@ -91,13 +93,17 @@ def resolve_pairs(
 ) -> tuple[list[int], list[int], list[float]]:
     """Pairs -> (first positions, second positions, labels in {1, -1, 0}).
 
-    A pair is ``{"chosen": id, "rejected": id}`` (label 1) or ``{"first": id, "second": id, "label": 1 | -1 | 0}``
+    A pair is a :class:`~trl_vision_reward.records.PreferencePair` row (its ``chosen_id`` over ``rejected_id``),
+    ``{"chosen": id, "rejected": id}`` (label 1) or ``{"first": id, "second": id, "label": 1 | -1 | 0}``
     (1: first preferred, -1: second preferred, 0: tie). A pair naming a sample that is not in the samples is an error
     naming the pair's row and the id.
     """
     first, second, labels = [], [], []
     for row_no, pair in enumerate(pairs):
-        if "chosen" in pair and "rejected" in pair:
+        if "chosen_id" in pair and "rejected_id" in pair:  # a PreferencePair (vr-datasets pairs): ids, not media
+            a, b, label = pair["chosen_id"], pair["rejected_id"], 1.0
+            pair = {"chosen": a, "rejected": b}
+        elif "chosen" in pair and "rejected" in pair:
             a, b, label = pair["chosen"], pair["rejected"], 1.0
         elif "first" in pair and "second" in pair:
             a, b = pair["first"], pair["second"]
