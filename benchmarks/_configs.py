@@ -39,4 +39,8 @@ OFFICIAL_TRANSFORMER_CONFIGS: dict[str, dict] = {
     ),
 }
 # (num_frames, height, width) in pixels of the clip each variant is benchmarked at: the official default sizes.
-OFFICIAL_VIDEO_SIZES: dict[str, tuple[int, int, int]] = {"2b": (49, 480, 720), "5b": (49, 480, 720), "1.5-5b": (81, 768, 1360)}
+OFFICIAL_VIDEO_SIZES: dict[str, tuple[int, int, int]] = {
+    "2b": (49, 480, 720),
+    "5b": (49, 480, 720),
+    "1.5-5b": (81, 768, 1360),
+}

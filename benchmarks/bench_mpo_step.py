@@ -74,6 +74,7 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict, model=Non
 
     ``model``: a denoiser already built (in ``args.dtype`` on ``args.device``) to use instead of a scaled 5b one."""
     from diffusers_cogvideox import CogVideoXTransformer3DModel
+    from trl_vision_reward.mpo.config import MPOConfig
     from trl_vision_reward.mpo.losses import (
         cogvideox_alphas_cumprod,
         diffusion_dpo_loss,
@@ -81,7 +82,6 @@ def build_variant(variant: str, args: argparse.Namespace, batch: dict, model=Non
         per_sample_mse,
         sample_timesteps_uniform,
     )
-    from trl_vision_reward.mpo.config import MPOConfig
     from trl_vision_reward.mpo.trainer import MPOTrainer, _RotaryCache, add_lora, denoise
 
     device, dtype = args.device, getattr(torch, args.dtype)

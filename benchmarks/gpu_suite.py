@@ -145,7 +145,9 @@ def main(argv: list[str]) -> int:
         atomic_write_json(json_path, results)  # after every case: a later failure keeps these
         atomic_write_text(md_path, markdown(results) + "\n")
     failed = [case["name"] for case in results["cases"] if case["status"] == "failed"]
-    print(f"wrote {json_path} and {md_path} ({results['wall_s']:.0f} s){'; failed: ' + ', '.join(failed) if failed else ''}")
+    print(
+        f"wrote {json_path} and {md_path} ({results['wall_s']:.0f} s){'; failed: ' + ', '.join(failed) if failed else ''}"
+    )
     return 1 if failed else 0
 
 

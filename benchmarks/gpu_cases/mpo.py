@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from .device import dtype_name, free_memory, peak_window, random_model, timed
 from .report import MIB, CaseContext
 

@@ -63,7 +63,9 @@ class CaseContext:
         """Whether ``estimate_s`` more seconds fit the case's budget; if not, the figure is recorded as skipped."""
         if self.budget.allows(estimate_s):
             return True
-        self.skip(measure, f"needs about {estimate_s:.0f} s, {max(self.budget.left(), 0):.0f} s of the case budget left")
+        self.skip(
+            measure, f"needs about {estimate_s:.0f} s, {max(self.budget.left(), 0):.0f} s of the case budget left"
+        )
         return False
 
 

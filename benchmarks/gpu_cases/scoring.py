@@ -115,7 +115,6 @@ def score_one(ctx: CaseContext, modality: str, share: float) -> None:
             "allocated beyond the weights")  # fmt: skip
     if modality == "image":
         images_per_second(ctx, scorer, images[0], batched.seconds, budget)
-    del scorer
 
 
 def images_per_second(ctx: CaseContext, scorer, image, seconds_per_image: float, budget) -> None:

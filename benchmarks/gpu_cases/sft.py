@@ -139,7 +139,9 @@ def example_step(classes, model, batch, clip, ctx: CaseContext, output_dir: str)
     frames, height, width = clip
     rope = None
     if model.config.use_rotary_positional_embeddings:
-        rope = rotary_embeddings_for_video(model.config, height, width, batch["latent_mean"].shape[1], ctx.device)
+        rope = rotary_embeddings_for_video(
+            model.config, height, width, batch["latent_mean"].shape[1], device=ctx.device
+        )
 
     def loss_fn():
         latents = (batch["latent_mean"] + batch["latent_std"] * torch.randn_like(batch["latent_std"])).to(ctx.dtype)

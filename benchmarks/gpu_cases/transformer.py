@@ -37,7 +37,9 @@ def attention_backends(device: str) -> list[str]:
     """diffusers attention backends to time: SDPA (``native``) always; flash-attn and SageAttention when installed."""
     backends = ["native"]
     if device.startswith("cuda"):
-        backends += [name for name, module in (("flash", "flash_attn"), ("sage", "sageattention")) if _installed(module)]
+        backends += [
+            name for name, module in (("flash", "flash_attn"), ("sage", "sageattention")) if _installed(module)
+        ]
     return backends
 
 
@@ -45,11 +47,18 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def step_flops(model, batch: int, tokens: int) -> float:
-    """Matmul FLOPs of one forward: per layer 24 D^2 per token (QKV, output, 4x MLP) plus 4 S^2 D of attention."""
-    config = model.config
-    width = config.num_attention_heads * config.attention_head_dim
-    return batch * config.num_layers * (24 * width * width * tokens + 4 * tokens * tokens * width)
+def step_flops(config: dict, video: tuple[int, int, int]) -> float:
+    """Matmul FLOPs of one CFG step (batch 2): per layer 24 D^2 per token (QKV, output, 4x MLP) plus 4 S^2 D of
+    attention."""
+    from diffusers_cogvideox.pipelines.common import latent_frame_layout
+
+    frames, height, width = video
+    p, p_t = config.get("patch_size", 2), config.get("patch_size_t")
+    latent_frames, pad = latent_frame_layout(frames, config.get("temporal_compression_ratio", 4), p_t)
+    tokens = config.get("max_text_seq_length", 226)
+    tokens += (latent_frames + pad) // (p_t or 1) * (height // 8 // p) * (width // 8 // p)
+    d = config.get("num_attention_heads", 30) * config.get("attention_head_dim", 64)
+    return 2 * config.get("num_layers", 30) * (24 * d * d * tokens + 4 * tokens * tokens * d)
 
 
 def make_inputs(model, frames: int, height: int, width: int, device: str, dtype: torch.dtype) -> dict:
@@ -75,53 +84,50 @@ def make_inputs(model, frames: int, height: int, width: int, device: str, dtype:
 
 
 def run(ctx: CaseContext) -> None:
+    backends = attention_backends(ctx.device)
+    ctx.details["attention_backends"] = backends
+    flops_per_s = None  # measured on the first variant, to tell whether the next ones fit
+    for name, (config, video) in variant_configs(ctx.quick).items():
+        label = f"{name} {'x'.join(map(str, video))}"
+        flops = step_flops(config, video)
+        # per backend: two warm-ups and at least two timed calls (ours and the reference)
+        if flops_per_s and not ctx.fits(f"{label}: CFG step", 4 * len(backends) * flops / flops_per_s):
+            continue
+        seconds = run_variant(ctx, name, label, config, video, backends)
+        flops_per_s = flops_per_s or flops / seconds
+        free_memory(ctx.device)
+
+
+def run_variant(ctx: CaseContext, name: str, label: str, config: dict, video, backends: list[str]) -> float:
+    """The variant's rows; returns our SDPA step time."""
     from diffusers import CogVideoXTransformer3DModel as Reference
 
     from diffusers_cogvideox import CogVideoXTransformer3DModel as Ours
 
-    backends = attention_backends(ctx.device)
-    ctx.details["attention_backends"] = backends
-    flops_per_s = None  # measured on the first variant, to tell whether the next ones fit
-    for name, (config, (frames, height, width)) in variant_configs(ctx.quick).items():
-        label = f"{name} {frames}x{height}x{width}"
-        ours = random_model(lambda: Ours(**config), ctx.device, ctx.dtype)
-        reference = same_weights(lambda: Reference(**config), ours, ctx.device)
-        inputs = make_inputs(ours, frames, height, width, ctx.device, ctx.dtype)
-        tokens = config.get("max_text_seq_length", 226) + _video_tokens(ours, inputs["hidden_states"].shape)
-        flops = step_flops(ours, 2, tokens)
-        # per backend: two warm-ups and at least two timed calls (ours and the reference)
-        estimate = 4 * len(backends) * flops / flops_per_s if flops_per_s else 0.0
-        if not ctx.fits(f"{label}: CFG step", estimate):
-            del ours, reference, inputs
-            free_memory(ctx.device)
-            continue
-        for backend in backends:
-            ours.set_attention_backend(backend)
-            reference.set_attention_backend(backend)
-            share = ctx.budget.part(0.5 if backend == backends[-1] else 0.3)
-            with torch.no_grad():
-                mine = measure(lambda: ours(**inputs)[0], ctx.device, share, ctx.repeats, keep_output=True)
-                theirs = measure(lambda: reference(**inputs)[0], ctx.device, share, ctx.repeats, keep_output=True)
-            diff = (mine.output.float() - theirs.output.float()).abs().max().item()
-            del mine.output, theirs.output
-            flops_per_s = flops_per_s or flops / mine.seconds
-            note = f"median of {len(mine.times_s)}/{len(theirs.times_s)} after a warm-up; max abs diff {diff:.2e}"
-            ctx.row(f"{label} [{backend}]: CFG step", mine.seconds, theirs.seconds, "s", note)
-            ctx.row(f"{label} [{backend}]: {STEPS}-step estimate", STEPS * mine.seconds, STEPS * theirs.seconds,
-                    "s", f"{STEPS} x the CFG step")  # fmt: skip
-            ctx.row(f"{label} [{backend}]: peak memory of the step", mine.peak_bytes / MIB, theirs.peak_bytes / MIB,
-                    "MiB", "allocated beyond the weights and inputs")  # fmt: skip
-            if backend == "native" and name == "2b":
-                ours.set_attention_backend("native")
-                teacache(ctx, ours, inputs, (frames, height, width), mine.seconds, label)
-        del ours, reference, inputs
-        free_memory(ctx.device)
-
-
-def _video_tokens(model, latent_shape) -> int:
-    config = model.config
-    frames = latent_shape[1] // (config.patch_size_t or 1)
-    return frames * (latent_shape[3] // config.patch_size) * (latent_shape[4] // config.patch_size)
+    ours = random_model(lambda: Ours(**config), ctx.device, ctx.dtype)
+    reference = same_weights(lambda: Reference(**config), ours, ctx.device)
+    inputs = make_inputs(ours, *video, ctx.device, ctx.dtype)
+    sdpa_s = None
+    for backend in backends:
+        ours.set_attention_backend(backend)
+        reference.set_attention_backend(backend)
+        share = ctx.budget.part(0.5 if backend == backends[-1] else 0.3)
+        with torch.no_grad():
+            mine = measure(lambda: ours(**inputs)[0], ctx.device, share, ctx.repeats, keep_output=True)
+            theirs = measure(lambda: reference(**inputs)[0], ctx.device, share, ctx.repeats, keep_output=True)
+        diff = (mine.output.float() - theirs.output.float()).abs().max().item()
+        mine.output = theirs.output = None
+        sdpa_s = sdpa_s or mine.seconds
+        note = f"median of {len(mine.times_s)}/{len(theirs.times_s)} after a warm-up; max abs diff {diff:.2e}"
+        ctx.row(f"{label} [{backend}]: CFG step", mine.seconds, theirs.seconds, "s", note)
+        ctx.row(f"{label} [{backend}]: {STEPS}-step estimate", STEPS * mine.seconds, STEPS * theirs.seconds,
+                "s", f"{STEPS} x the CFG step")  # fmt: skip
+        ctx.row(f"{label} [{backend}]: peak memory of the step", mine.peak_bytes / MIB, theirs.peak_bytes / MIB,
+                "MiB", "allocated beyond the weights and inputs")  # fmt: skip
+    if name == "2b":
+        ours.set_attention_backend("native")
+        teacache(ctx, ours, inputs, video, sdpa_s, label)
+    return sdpa_s
 
 
 def teacache(ctx: CaseContext, transformer, inputs: dict, video: tuple[int, int, int], step_s: float, label: str):
