@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
     json_path = check_output_file(args.out / f"{stem}.json", overwrite=args.overwrite, suffixes=(".json",))
     md_path = check_output_file(args.out / f"{stem}.md", overwrite=args.overwrite, suffixes=(".md",))
     dtype = torch.bfloat16
-    if args.device.startswith("cuda"):
+    if args.device.startswith("cuda:"):  # "cuda" alone: the current device
         torch.cuda.set_device(args.device)
     results = {
         "suite": "benchmarks/gpu_suite.py",
