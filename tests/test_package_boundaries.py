@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 #: package -> the packages (or subpackages) it must never import, lazily or not
 FORBIDDEN = {
     "hub_cards": ("datasets_scripts", "trl_vision_reward.mpo"),
-    "diffusers_cogvideox": ("datasets_scripts", "trl_vision_reward", "hub_cards"),
+    "diffusers_cogvideox": ("datasets_scripts", "trl_vision_reward"),
     "trl_vision_reward": ("datasets_scripts",),
+}
+#: crossings that exist today and are to be removed (each names where the code should live instead)
+KNOWN = {
+    # `cogvideox generate --rewrite-prompt`: the prompt rewriter belongs beside the pipelines, not in the data tools
+    ("diffusers_cogvideox/commands/generate.py", "datasets_scripts.video_data.rewrite"),
 }
 
 
@@ -46,6 +51,7 @@ def test_no_module_imports_across_a_forbidden_boundary(package):
         for path in sorted((ROOT / package).rglob("*.py"))
         for name in sorted(imported_modules(path))
         if any(name == bad or name.startswith(f"{bad}.") for bad in FORBIDDEN[package])
+        and not any(str(path.relative_to(ROOT)) == where and name.startswith(mod) for where, mod in KNOWN)
     ]
     assert not crossings, "\n".join(crossings)
 
