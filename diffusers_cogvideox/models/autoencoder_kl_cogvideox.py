@@ -16,7 +16,8 @@ autograd and gradient checkpointing work as usual.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -84,12 +85,86 @@ def _interpolate_latents(zq: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return F.interpolate(zq, size=size)
 
 
+class _StreamedGroupNorms:
+    """Whole-clip GroupNorm statistics gathered frame batch by frame batch (see ``_encode_streamed``).
+
+    Each norm is in one of three states: its statistics are known (it normalises with them), it is the ``target``
+    whose statistics this pass gathers (its input is summed, per sample and group, with Chan's pairwise update in
+    float64), or neither (a norm later in the same block as the target: its output is discarded, so it passes its
+    input through).
+    """
+
+    def __init__(self):
+        self.stats: dict[nn.GroupNorm, tuple[torch.Tensor, torch.Tensor]] = {}  # norm -> (mean, rstd) [B, G]
+        self.target: nn.GroupNorm | None = None
+        self._count = 0
+        self._mean: torch.Tensor | None = None
+        self._m2: torch.Tensor | None = None
+
+    def collect(self, norm: nn.GroupNorm) -> None:
+        self.target, self._count, self._mean, self._m2 = norm, 0, None, None
+
+    def finish(self) -> None:
+        var = self._m2 / self._count
+        self.stats[self.target] = (self._mean, torch.rsqrt(var + self.target.eps))
+        self.target = None
+
+    def __call__(self, x: torch.Tensor, norm: nn.GroupNorm, out: torch.Tensor | None) -> torch.Tensor:
+        groups = norm.num_groups
+        size = x.shape[1] // groups
+        if norm in self.stats:
+            mean, rstd = self.stats[norm]
+            out = torch.empty_like(x) if out is None else out
+            shape = (x.shape[0], 1, *([1] * (x.ndim - 2)))
+            for g in range(groups):  # one group of temporaries at a time, as _group_norm
+                channels = slice(g * size, (g + 1) * size)
+                y = (x[:, channels].float() - mean[:, g].to(x.device).view(shape)) * rstd[:, g].to(x.device).view(shape)
+                if norm.weight is not None:
+                    y = y * norm.weight[channels].float().view(1, size, *shape[2:])
+                    y = y + norm.bias[channels].float().view(1, size, *shape[2:])
+                out[:, channels] = y.to(out.dtype)
+            return out
+        if norm is self.target:
+            n = x[0, :size].numel()
+            means, m2s = [], []
+            for g in range(groups):
+                var, mean = torch.var_mean(x[:, g * size : (g + 1) * size].float().flatten(1), dim=1, correction=0)
+                means.append(mean.double())
+                m2s.append(var.double() * n)
+            mean, m2 = torch.stack(means, 1), torch.stack(m2s, 1)
+            if self._mean is None:
+                self._count, self._mean, self._m2 = n, mean, m2
+            else:
+                total = self._count + n
+                delta = mean - self._mean
+                self._mean = self._mean + delta * (n / total)
+                self._m2 = self._m2 + m2 + delta**2 * (self._count * n / total)
+                self._count = total
+        return x
+
+
+_STREAM: ContextVar[_StreamedGroupNorms | None] = ContextVar("cogvideox_vae_streamed_group_norms", default=None)
+
+
+@contextmanager
+def _streaming(stream: _StreamedGroupNorms):
+    token = _STREAM.set(stream)
+    try:
+        yield stream
+    finally:
+        _STREAM.reset(token)
+
+
 def _group_norm(x: torch.Tensor, norm: nn.GroupNorm, out: torch.Tensor | None = None) -> torch.Tensor:
     """``norm(x)``; without autograd, one group at a time into ``out`` (which may be ``x`` itself).
 
     Groups are normalised independently, so each group's statistics - and thus the result - are those of the full
-    call, while the temporary memory is one group instead of the whole tensor.
+    call, while the temporary memory is one group instead of the whole tensor. During a streamed whole-clip encode
+    the statistics are the whole clip's (``_StreamedGroupNorms``).
     """
+    stream = _STREAM.get()
+    if stream is not None and _inference():
+        return stream(x, norm, out)
     if not _split(x.numel()):
         return norm(x)
     out = torch.empty_like(x) if out is None else out
@@ -658,6 +733,7 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
         self.num_latent_frames_batch_size = 2
         self.num_sample_frames_batch_size = 8
         self.use_whole_clip_encoding = False  # see enable_whole_clip_encoding
+        self.whole_clip_streaming = True
 
         self.spatial_compression = 2 ** (len(block_out_channels) - 1)
         self.temporal_levels = int(math.log2(temporal_compression_ratio))
@@ -712,14 +788,19 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
     def disable_slicing(self) -> None:
         self.use_slicing = False
 
-    def enable_whole_clip_encoding(self) -> None:
-        """Encode the whole clip in one encoder pass, so every GroupNorm normalises over all its frames.
+    def enable_whole_clip_encoding(self, streamed: bool = True) -> None:
+        """Encode so that every GroupNorm normalises over all the clip's frames: the official SAT encoder's result
+        (training latents). The default 8-frame batches (diffusers' and this package's pipelines) take GroupNorm
+        statistics per batch and differ from it beyond the first batch.
 
-        This is the official SAT encoder's result (training latents); the default 8-frame batches (diffusers' and
-        this package's pipelines) take GroupNorm statistics per batch and differ from it beyond the first batch.
-        Memory grows with the clip length (the lean inference path still works group by group and frame by frame).
+        ``streamed`` (used without autograd): the clip still goes through in 8-frame batches, and each GroupNorm's
+        whole-clip statistics are gathered in a pass of their own before it normalises, so the working memory is that
+        of the batched mode plus the output of the first down block (1/8 of its activation). Each pass re-runs the
+        block up to the norm it gathers for, so the encode costs a few times the one-pass compute. ``streamed=False``
+        (and any encode with autograd): one encoder pass over the whole clip, memory growing with its length.
         """
         self.use_whole_clip_encoding = True
+        self.whole_clip_streaming = streamed
 
     def disable_whole_clip_encoding(self) -> None:
         self.use_whole_clip_encoding = False
@@ -762,7 +843,66 @@ class AutoencoderKLCogVideoX(ModelMixin, AutoencoderMixin, ConfigMixin):
 
     # ------------------------------------------------------------------------------------------ encode
 
+    def _encoder_segments(self) -> list[list[tuple]]:
+        """The encoder as segments of ``(op, norms)``; ``op(x, cache) -> (x, cache)``. A segment's output is kept
+        whole between segments: after the first down block it is 1/8 of that block's activation."""
+        encoder = self.encoder
+
+        def resnet_op(resnet):
+            return (lambda x, cache: resnet(x, None, cache)), [resnet.norm1, resnet.norm2]
+
+        def downsample_op(down):
+            return (lambda x, cache: (down(x), None)), []
+
+        def tail(x, cache):
+            h = _activate(_group_norm(x, encoder.norm_out, out=x), encoder.conv_act)
+            h, cache = encoder.conv_out(h, cache)
+            return (self.quant_conv(h) if self.quant_conv is not None else h), cache
+
+        segments = []
+        for i, block in enumerate(encoder.down_blocks):
+            ops = [resnet_op(r) for r in block.resnets]
+            if block.downsamplers is not None:
+                ops.append(downsample_op(block.downsamplers[0]))
+            if i == 0:
+                ops.insert(0, (encoder.conv_in, []))
+            segments.append(ops)
+        segments.append([*(resnet_op(r) for r in encoder.mid_block.resnets), (tail, [encoder.norm_out])])
+        return segments
+
+    def _encode_streamed(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole-clip encode with every GroupNorm's statistics streamed over 8-frame batches (no autograd)."""
+        stream = _StreamedGroupNorms()
+        h = x
+        with _streaming(stream):
+            for ops in self._encoder_segments():
+                batches = frame_batches(h.shape[2], self.num_sample_frames_batch_size)
+                for last, (_, norms) in enumerate(ops):
+                    for norm in norms:
+                        stream.collect(norm)
+                        self._run_segment(ops[: last + 1], h, batches)
+                        stream.finish()
+                h = self._run_segment(ops, h, batches, keep=True)
+        return h
+
+    @staticmethod
+    def _run_segment(ops: list[tuple], h: torch.Tensor, batches: list[tuple[int, int]], keep: bool = False):
+        """``ops`` over ``h`` batch by batch with their causal caches; the output concatenated when ``keep``."""
+        caches = [None] * len(ops)
+        outputs = []
+        for start, end in batches:
+            piece = h[:, :, start:end].clone()  # ops may write into their input (the lean path)
+            for i, (op, _) in enumerate(ops):
+                piece, caches[i] = op(piece, caches[i])
+            if keep:
+                outputs.append(piece)
+        if not keep:
+            return None
+        return torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+
     def _encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_whole_clip_encoding and self.whole_clip_streaming and _inference():
+            return self._encode_streamed(x)
         cache = None
         latents = []
         batches = (

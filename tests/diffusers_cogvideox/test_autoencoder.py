@@ -330,3 +330,69 @@ def test_bad_block_types_raise():
         AutoencoderKLCogVideoX(**dict(TINY_VAE_CONFIG, down_block_types=("DownEncoderBlock2D",) * 4))
     with pytest.raises(ValueError, match=re.escape("up_block_types needs one entry per block_out_channels entry (4)")):
         AutoencoderKLCogVideoX(**dict(TINY_VAE_CONFIG, up_block_types=("CogVideoXUpBlock3D",) * 3))
+
+
+# ---------------------------------------------------------------------------------------------- whole-clip encoding
+
+
+def _sat_style_whole_clip(reference: ReferenceVAE, x: torch.Tensor):
+    """The official SAT encoder's normalisation: one encoder call over all frames, so every GroupNorm takes its
+    statistics over the whole clip (diffusers' class with one frame batch as long as the clip)."""
+    previous = reference.num_sample_frames_batch_size
+    reference.num_sample_frames_batch_size = x.shape[2]
+    try:
+        with torch.no_grad():
+            return reference.encode(x).latent_dist
+    finally:
+        reference.num_sample_frames_batch_size = previous
+
+
+@pytest.mark.parametrize("frames, batch", [(17, 1), (25, 2)])
+def test_streamed_whole_clip_encode_equals_the_sat_style_whole_clip_pass(pair, frames, batch):
+    ours, reference = pair
+    x = _video(frames, batch=batch)
+    expected = _sat_style_whole_clip(reference, x)
+    with torch.no_grad():
+        batched = ours.encode(x).latent_dist.mean
+        ours.enable_whole_clip_encoding()
+        try:
+            streamed = ours.encode(x).latent_dist
+            ours.enable_whole_clip_encoding(streamed=False)
+            one_pass = ours.encode(x).latent_dist.mean
+        finally:
+            ours.disable_whole_clip_encoding()
+        assert _max_diff(ours.encode(x).latent_dist.mean, batched) == 0  # the batched mode is back
+    assert _max_diff(streamed.mean, expected.mean) <= ATOL
+    assert _max_diff(streamed.std, expected.std) <= ATOL
+    assert _max_diff(one_pass, expected.mean) <= ATOL
+    assert _max_diff(batched, expected.mean) > 100 * ATOL  # per-batch statistics really differ
+
+
+def test_streamed_whole_clip_encode_runs_the_encoder_on_frame_batches(pair, monkeypatch):
+    ours, _ = pair
+    seen = []
+    conv_in = ours.encoder.conv_in
+    original = type(conv_in).forward
+    monkeypatch.setattr(conv_in, "forward", lambda x, *a, **k: seen.append(x.shape[2]) or original(conv_in, x, *a, **k))
+    ours.enable_whole_clip_encoding()
+    try:
+        with torch.no_grad():
+            ours.encode(_video(33))
+    finally:
+        ours.disable_whole_clip_encoding()
+    assert max(seen) == 9  # 33 frames as 9 + 8 + 8 + 8, never the whole clip
+    assert sum(seen) % 33 == 0 and sum(seen) > 33  # whole passes over the clip, one per statistics gathering
+
+
+def test_whole_clip_encode_with_autograd_is_one_pass_with_gradients(pair):
+    ours, reference = pair
+    x = _video(17).requires_grad_(True)
+    expected = _sat_style_whole_clip(reference, x.detach())
+    ours.enable_whole_clip_encoding()
+    try:
+        got = ours.encode(x).latent_dist.mean
+    finally:
+        ours.disable_whole_clip_encoding()
+    got.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert _max_diff(got.detach(), expected.mean) <= ATOL
