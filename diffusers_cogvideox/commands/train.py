@@ -165,6 +165,8 @@ def run(script_args: SFTScriptArguments, model_args: SFTModelArguments, training
     parts = load_pipeline_components(model_args)
     train, evals, rejects = build_datasets(script_args, training_args, parts)
     validation = None
+    i2v = parts["transformer"].config.in_channels == 2 * parts["transformer"].config.out_channels
+    image_vae = parts["vae"] if i2v and training_args.image_condition == "noised" else None  # encodes every step
     if training_args.validation_prompts:
         validation = {k: parts[k] for k in ("vae", "text_encoder", "tokenizer", "scheduler")}
         for key in ("vae", "text_encoder"):
@@ -180,6 +182,7 @@ def run(script_args: SFTScriptArguments, model_args: SFTModelArguments, training
         validation_components=validation,
         model_name=None if model_args.model_name_or_path.startswith("tiny") else model_args.model_name_or_path,
         dataset_name=script_args.dataset_name,
+        vae=image_vae,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if trainer.is_fsdp_enabled:

@@ -18,6 +18,7 @@ from .stages import Stage, parse_stages
 
 TIMESTEP_SAMPLINGS = ("explicit_uniform", "uniform")
 ENCODE_MODES = ("whole_clip", "batched")
+IMAGE_CONDITIONS = ("noised", "clean")
 DEFAULT_LORA_TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 _CHECKPOINTING_FIELD = (
     "activation_checkpointing"
@@ -85,6 +86,16 @@ class CogVideoXSFTConfig(TrainingArguments):
     )
     noised_image_dropout: float = field(
         default=0.05, metadata={"help": "Image-to-video: probability of zeroing the image condition (SAT: 0.05)."}
+    )
+    image_condition: str = field(
+        default="noised",
+        metadata={
+            "help": "Image-to-video condition. 'noised' (the official finetune/ recipe): every step the first frame "
+            "gets Gaussian noise of sigma = exp(N(-3, 0.5)) in [-1, 1] pixels and is encoded (a posterior sample) by "
+            "the VAE passed to the trainer, which stays in memory; 'clean': the cached posterior mean of the clean "
+            "first frame, no VAE while training.",
+            "choices": list(IMAGE_CONDITIONS),
+        },
     )
     eval_seed: int = field(
         default=1234, metadata={"help": "Seed of the fixed noise and timesteps of evaluation (comparable losses)."}
@@ -174,6 +185,8 @@ class CogVideoXSFTConfig(TrainingArguments):
             raise ValueError(f"timestep_sampling must be one of {TIMESTEP_SAMPLINGS}; got {self.timestep_sampling!r}")
         if self.encode_mode not in ENCODE_MODES:
             raise ValueError(f"encode_mode must be one of {ENCODE_MODES}; got {self.encode_mode!r}")
+        if self.image_condition not in IMAGE_CONDITIONS:
+            raise ValueError(f"image_condition must be one of {IMAGE_CONDITIONS}; got {self.image_condition!r}")
         for name in ("caption_dropout", "noised_image_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)}")

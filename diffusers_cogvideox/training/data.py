@@ -12,7 +12,7 @@ class CachedLatentDataset(torch.utils.data.Dataset):
     """Rows ``{"latents": path, "prompt_embeds": path, "bucket": "FxHxW", "stage": int, ...}``; items are tensors.
 
     ``__getitem__`` returns ``latent_mean`` / ``latent_std`` ``[F_lat, C, h, w]`` (scaled), ``prompt_embeds``
-    ``[L, D]``, optionally ``image_latents`` ``[1, C, h, w]``, and the row's ``stage`` and ``bucket``.
+    ``[L, D]``, optionally ``image_latents`` ``[1, C, h, w]`` and ``first_frame`` ``[3, H, W]`` (I2V), and the row's ``stage`` and ``bucket``.
     """
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]):
@@ -47,7 +47,7 @@ def collate_latents(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         raise ValueError(f"a batch must hold one bucket; got {sorted(buckets)} (use the bucket sampler)")
     batch: dict[str, Any] = {
         k: torch.stack([it[k] for it in items])
-        for k in ("latent_mean", "latent_std", "prompt_embeds", "image_latents")
+        for k in ("latent_mean", "latent_std", "prompt_embeds", "image_latents", "first_frame")
         if k in items[0]
     }
     batch["stage"] = torch.tensor([it["stage"] for it in items])

@@ -223,8 +223,31 @@ def image_latent(vae: nn.Module, frame: torch.Tensor) -> torch.Tensor:
     diffusers' image-to-video pipelines (the official trainer multiplies; we follow what inference feeds the model).
     """
     mean, _ = encode_clip(vae, frame.unsqueeze(0), whole_clip=False)
+    return pipeline_image_scale(vae, mean)
+
+
+def pipeline_image_scale(vae: nn.Module, latents: torch.Tensor) -> torch.Tensor:
+    """Latents already x ``scaling_factor`` rescaled as the image-to-video pipelines scale the image condition."""
     scale = vae.config.scaling_factor
-    return mean / scale**2 if getattr(vae.config, "invert_scale_latents", False) else mean
+    return latents / scale**2 if getattr(vae.config, "invert_scale_latents", False) else latents
+
+
+def noised_image_latents(
+    vae: nn.Module, frames: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The official finetune/ I2V condition of first frames ``[B, 3, H, W]`` in [0, 1]: Gaussian noise of one
+    ``sigma = exp(N(-3, 0.5))`` per batch added in [-1, 1] pixels, a posterior sample of the VAE x ``scaling_factor``
+    (pipeline-scaled); ``[B, 1, C, h, w]``."""
+    device, dtype = next(vae.parameters()).device, next(vae.parameters()).dtype
+    x = frames.float() * 2 - 1
+    sigma = torch.exp(torch.randn(1, generator=generator) * 0.5 - 3.0)
+    noise = torch.randn(x.shape, generator=generator).to(x.device) if generator else torch.randn_like(x)
+    x = x + noise * sigma.to(x.device)
+    with torch.no_grad():
+        posterior = vae.encode(x.unsqueeze(2).to(device, dtype)).latent_dist
+        sample = posterior.sample(generator=generator) if generator else posterior.sample()
+    latents = (sample.float() * vae.config.scaling_factor).permute(0, 2, 1, 3, 4)
+    return pipeline_image_scale(vae, latents)
 
 
 @dataclass
@@ -276,8 +299,9 @@ def precompute_stage(
             frames = resize_and_crop(video[indices], bucket.height, bucket.width).clamp(0, 1)
             mean, std = encode_clip(vae, frames, whole_clip)
             tensors = {"latent_mean": mean, "latent_std": std}
-            if image_to_video:
+            if image_to_video:  # the clean condition, and the frame the official recipe noises every step
                 tensors["image_latents"] = image_latent(vae, frames[0])
+                tensors["first_frame"] = frames[0].float().contiguous()
             _atomic_save(tensors, latent_path, {"path": os.path.basename(record.path), "bucket": str(bucket)})
         items.append(
             {

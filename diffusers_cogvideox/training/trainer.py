@@ -54,6 +54,7 @@ from .diffusion import (
     sample_timesteps_explicit_uniform,
     sample_timesteps_uniform,
 )
+from .precompute import noised_image_latents
 from .stages import StageSchedule
 
 LORA_PREFIX = "transformer"
@@ -90,6 +91,7 @@ class CogVideoXSFTTrainer(Trainer):
         noise_scheduler: the checkpoint's scheduler (``alphas_cumprod``); default the CogVideoX schedule.
         validation_components: ``{"vae", "text_encoder", "tokenizer", "scheduler"}`` to render
             ``args.validation_prompts`` into ``<output_dir>/validation/step-<N>/`` (kept on the CPU between renders).
+        vae: image-to-video with ``image_condition='noised'``: the VAE that encodes the noised first frame each step.
     """
 
     _tag_names = ["cogvideox", "text-to-video", "sft"]
@@ -106,6 +108,7 @@ class CogVideoXSFTTrainer(Trainer):
         validation_components: dict[str, Any] | None = None,
         model_name: str | None = None,
         dataset_name: str | None = None,
+        vae: nn.Module | None = None,
     ):
         if not isinstance(args, CogVideoXSFTConfig):
             raise TypeError(f"args must be a CogVideoXSFTConfig; got {type(args).__name__}")
@@ -119,6 +122,12 @@ class CogVideoXSFTTrainer(Trainer):
         self.base_model_name = model_name or config_get(config, "_name_or_path", None)
         self.dataset_name = dataset_name
         self.image_to_video = config_get(config, "in_channels", 16) == 2 * config_get(config, "out_channels", 16)
+        if self.image_to_video and args.image_condition == "noised" and vae is None:
+            raise ValueError(
+                "image_condition='noised' (the official recipe) encodes the noised first frame every step: pass the "
+                "vae, or set image_condition='clean' to train on the cached clean image latents"
+            )
+        self.vae = vae.requires_grad_(False).eval() if vae is not None and self.image_to_video else None
         self._init_noise_schedule(args, noise_scheduler)
 
         if args.layerwise_fp8:  # before LoRA: hooks go on the frozen base layers only
@@ -296,15 +305,25 @@ class CogVideoXSFTTrainer(Trainer):
         dtype = self._input_dtype
         cond = {"prompt_embeds": prompt_embeds.to(dtype)}
         if self.image_to_video:
-            if "image_latents" not in inputs:
-                raise ValueError("an image-to-video transformer needs cached image_latents (precompute with i2v)")
-            image = inputs["image_latents"].float()
+            image = self._image_condition(inputs, generator).to(device)
             if model.training and self.args.noised_image_dropout > 0:
                 image = image * (rand(batch) >= self.args.noised_image_dropout).float()[:, None, None, None, None]
             pad = image.new_zeros(batch, latents.shape[1] - 1, *image.shape[2:])
             cond["image_latents"] = torch.cat([image, pad], dim=1).to(dtype)
         pred = denoise(model, "cogvideox", noisy.to(dtype), t, cond, self._rope)
         return per_sample_mse(pred, target), t
+
+    def _image_condition(self, inputs: dict[str, Any], generator: torch.Generator | None) -> torch.Tensor:
+        """``[B, 1, C, h, w]``: the noised first frame encoded now (official recipe) or the cached clean latent."""
+        key = "first_frame" if self.args.image_condition == "noised" else "image_latents"
+        if key not in inputs:
+            raise ValueError(
+                f"image_condition={self.args.image_condition!r} needs the cached {key} of image-to-video clips; "
+                "re-encode the cache with an image-to-video transformer"
+            )
+        if key == "image_latents":
+            return inputs["image_latents"].float()
+        return noised_image_latents(self.vae, inputs["first_frame"], generator)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
@@ -390,6 +409,7 @@ class CogVideoXSFTTrainer(Trainer):
                     height=bucket.height,
                     width=bucket.width,
                     num_inference_steps=self.args.validation_num_inference_steps,
+                    max_sequence_length=config_get(transformer.config, "max_text_seq_length", 226),
                     generator=torch.Generator().manual_seed(self.args.seed + i),
                     output_type="pt",
                 ).frames[0]
