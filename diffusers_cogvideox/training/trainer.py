@@ -32,6 +32,7 @@ from transformers import Trainer, TrainerCallback
 
 from ..redaction import portable_path, redacted_copy
 from .buckets import StagedBucketBatchSampler, check_bucket, parse_bucket
+from .checkpointing import trainer_checkpointing_off
 from .config import CogVideoXSFTConfig
 from .data import CachedLatentDataset, collate_latents
 from .denoiser import (
@@ -229,17 +230,8 @@ class CogVideoXSFTTrainer(Trainer):
         return self.lr_scheduler
 
     def train(self, *args, **kwargs):
-        # Trainer.train would enable checkpointing through the transformers API, which diffusers models lack; it was
-        # enabled with enable_gradient_checkpointing() in __init__.
-        name = (
-            "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
-        )
-        value = getattr(self.args, name)
-        setattr(self.args, name, False)
-        try:
+        with trainer_checkpointing_off(self.args):  # enabled with enable_gradient_checkpointing() in __init__
             return super().train(*args, **kwargs)
-        finally:
-            setattr(self.args, name, value)
 
     # ---- the loss ----
 

@@ -39,6 +39,7 @@ from torch import nn
 from transformers import Trainer
 
 from diffusers_cogvideox.redaction import portable_path, redacted_copy
+from diffusers_cogvideox.training.checkpointing import trainer_checkpointing_off
 from diffusers_cogvideox.training.denoiser import (  # noqa: F401  (the shared denoiser code, re-exported)
     FULL_WEIGHT_NAME,
     LORA_METADATA_KEY,
@@ -266,23 +267,14 @@ class MPOTrainer(Trainer):
         return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
 
     def train(self, *args, **kwargs):
-        # Trainer.train enables checkpointing through the transformers API (`activation_checkpointing_enable`), which
-        # diffusers models do not have; it was enabled with `enable_gradient_checkpointing()` in __init__.
-        field = (
-            "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
-        )
-        value = getattr(self.args, field)
         resume = kwargs.get("resume_from_checkpoint", args[0] if args else None)
         if isinstance(resume, str) and not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
             if not os.path.isfile(os.path.join(resume, "optimizer.pt")):  # else Trainer silently starts a fresh one
                 raise FileNotFoundError(
                     f"cannot resume: {resume} has no optimizer.pt (a checkpoint folder holds it; a final save does not)"
                 )
-        setattr(self.args, field, False)
-        try:
+        with trainer_checkpointing_off(self.args):  # enabled with enable_gradient_checkpointing() in __init__
             return super().train(*args, **kwargs)
-        finally:
-            setattr(self.args, field, value)
 
     # ---- the loss ----
 
