@@ -5,6 +5,22 @@ from __future__ import annotations
 import argparse
 
 
+def add_scaled_transformer_arguments(parser: argparse.ArgumentParser, text_length: int, frames: int) -> None:
+    """The device, dtype and scaled-transformer flags read by ``scaled_5b_transformer_config`` (latent sizes)."""
+    import torch
+
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--text-dim", type=int, default=512)
+    parser.add_argument("--text-length", type=int, default=text_length)
+    parser.add_argument("--frames", type=int, default=frames, help="latent frames")
+    parser.add_argument("--height", type=int, default=8, help="latent height")
+    parser.add_argument("--width", type=int, default=8, help="latent width")
+
+
 def scaled_5b_transformer_config(args: argparse.Namespace) -> dict:
     """A CogVideoX-5b-shaped transformer (RoPE, expert AdaLN, qk-norm) scaled down by the command-line flags."""
     return dict(

@@ -45,7 +45,7 @@ import tempfile
 import time
 
 import torch
-from _configs import scaled_5b_transformer_config
+from _configs import add_scaled_transformer_arguments, scaled_5b_transformer_config
 from _tensor_memory import TensorMemoryPeak
 
 VARIANTS = ("ours", "copy+separate", "official")
@@ -195,16 +195,7 @@ def measure_speed(variants: list[str], args: argparse.Namespace) -> dict[str, fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--text-dim", type=int, default=512)
-    parser.add_argument("--text-length", type=int, default=32)
-    parser.add_argument("--frames", type=int, default=2, help="latent frames")
-    parser.add_argument("--height", type=int, default=8, help="latent height")
-    parser.add_argument("--width", type=int, default=8, help="latent width")
+    add_scaled_transformer_arguments(parser, text_length=32, frames=2)
     parser.add_argument("--pairs", type=int, default=2, help="pairs per step")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)

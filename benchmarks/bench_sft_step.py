@@ -40,7 +40,7 @@ import time
 from types import SimpleNamespace
 
 import torch
-from _configs import scaled_5b_transformer_config
+from _configs import add_scaled_transformer_arguments, scaled_5b_transformer_config
 from _tensor_memory import TensorMemoryPeak
 from gpu_cases.sft import example_step, make_batch, ours_step, sft_classes
 
@@ -223,18 +223,9 @@ def _child(argv: list[str], *extra: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--text-dim", type=int, default=512)
-    parser.add_argument("--text-length", type=int, default=64)
+    add_scaled_transformer_arguments(parser, text_length=64, frames=3)
     parser.add_argument("--t5-layers", type=int, default=None, help="default: T5_RATIO of the transformer's size")
     parser.add_argument("--vae-width", type=int, default=8, help="first VAE block width (official: 128)")
-    parser.add_argument("--frames", type=int, default=3, help="latent frames")
-    parser.add_argument("--height", type=int, default=8, help="latent height")
-    parser.add_argument("--width", type=int, default=8, help="latent width")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up)")
     parser.add_argument("--whole-clip", action="store_true", help="also measure the VAE encode modes")
     parser.add_argument("--encode-frames", type=int, default=33, help="pixel frames of the encode table's clip")

@@ -6,20 +6,17 @@ import torch
 
 from diffusers_cogvideox.commands.train import SFTScriptArguments, build_datasets
 from diffusers_cogvideox.tiny import tiny_components
-from diffusers_cogvideox.training import CachedLatentDataset, CogVideoXSFTConfig, CogVideoXSFTTrainer
+from diffusers_cogvideox.training import CachedLatentDataset, CogVideoXSFTTrainer
 from diffusers_cogvideox.training.precompute import image_latent, noised_image_latents
 
 from .conftest import write_clip_folder
+from .test_sft_trainer import sft_args as trainer_args
 
 STAGES = [{"name": "only", "buckets": ["9x32x32"], "max_steps": 8, "learning_rate": 2e-2}]
 
 
 def sft_args(out, **kw):
-    defaults = dict(
-        output_dir=str(out), stages=STAGES, per_device_train_batch_size=2, per_device_eval_batch_size=4, lora_r=8,
-        lora_alpha=8, report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True, logging_steps=2, seed=0,
-    )  # fmt: skip
-    return CogVideoXSFTConfig(**{**defaults, **kw})
+    return trainer_args(out, **{"stages": STAGES, **kw})
 
 
 def run_variant(tmp_path, variant: str, **kw):
