@@ -99,7 +99,7 @@ def _clip_records(folder: str):
 
 def build_datasets(script_args: SFTScriptArguments, training_args, parts: dict[str, Any]):
     """Encode every stage's clips (and the held-out ones) into the cache; returns (train, eval, rejects)."""
-    from diffusers_cogvideox.training.data import CachedLatentDataset
+    from diffusers_cogvideox.training.data import CachedLatentDataset, ClipFrameDataset
     from diffusers_cogvideox.training.precompute import (
         module_identity,
         open_cache,
@@ -121,8 +121,9 @@ def build_datasets(script_args: SFTScriptArguments, training_args, parts: dict[s
     i2v = transformer.config.in_channels == 2 * transformer.config.out_channels
     cache_dir = Path(script_args.cache_dir or os.path.join(training_args.output_dir, "latent_cache"))
     rows, rejects = [], []
+    encode_now = training_args.precompute  # False: only buckets and rejects here, the trainer encodes per batch
     with training_args.main_process_first(desc="encoding clips"):
-        root = open_cache(cache_dir, *ids, training_args.encode_mode)
+        root = open_cache(cache_dir, *ids, training_args.encode_mode) if encode_now else Path(training_args.output_dir)
         common = dict(
             cache_dir=root,
             vae=vae,
@@ -131,6 +132,7 @@ def build_datasets(script_args: SFTScriptArguments, training_args, parts: dict[s
             image_to_video=i2v,
             whole_clip=training_args.encode_mode == "whole_clip",
             max_aspect_change=training_args.max_aspect_change,
+            encode=encode_now,
         )
         for index, stage in enumerate(training_args.stage_list):
             done = precompute_stage(
@@ -145,7 +147,8 @@ def build_datasets(script_args: SFTScriptArguments, training_args, parts: dict[s
             eval_rows, rejects = done.items, rejects + done.rejects
         if training_args.process_index == 0:
             write_rejects(root, rejects)
-    return CachedLatentDataset(rows), (CachedLatentDataset(eval_rows) if eval_rows else None), rejects
+    dataset = CachedLatentDataset if encode_now else ClipFrameDataset
+    return dataset(rows), (dataset(eval_rows) if eval_rows else None), rejects
 
 
 def make_parser():
@@ -167,11 +170,17 @@ def run(script_args: SFTScriptArguments, model_args: SFTModelArguments, training
     validation = None
     i2v = parts["transformer"].config.in_channels == 2 * parts["transformer"].config.out_channels
     image_vae = parts["vae"] if i2v and training_args.image_condition == "noised" else None  # encodes every step
+    encoders = None
+    if not training_args.precompute:  # resident: every batch is encoded on the fly
+        max_len = script_args.max_text_length
+        encoders = {**{k: parts[k] for k in ("vae", "text_encoder", "tokenizer")}, "max_text_length": max_len}
+        image_vae = image_vae if image_vae is not None else (parts["vae"] if i2v else None)
     if training_args.validation_prompts:
         validation = {k: parts[k] for k in ("vae", "text_encoder", "tokenizer", "scheduler")}
         for key in ("vae", "text_encoder"):
-            parts[key].to("cpu")  # offloaded between validation renders
-    else:
+            if encoders is None:
+                parts[key].to("cpu")  # offloaded between validation renders
+    elif encoders is None:
         parts.pop("vae"), parts.pop("text_encoder")
     trainer = CogVideoXSFTTrainer(
         model=parts["transformer"],
@@ -183,6 +192,7 @@ def run(script_args: SFTScriptArguments, model_args: SFTModelArguments, training
         model_name=None if model_args.model_name_or_path.startswith("tiny") else model_args.model_name_or_path,
         dataset_name=script_args.dataset_name,
         vae=image_vae,
+        encoders=encoders,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if trainer.is_fsdp_enabled:

@@ -10,6 +10,7 @@ _EXPORTS = {
     "CogVideoXSFTConfig": ".config",
     "CogVideoXSFTTrainer": ".trainer",
     "CachedLatentDataset": ".data",
+    "ClipFrameDataset": ".data",
     "Stage": ".stages",
     "StageSchedule": ".stages",
     "Bucket": ".buckets",

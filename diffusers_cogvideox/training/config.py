@@ -122,6 +122,14 @@ class CogVideoXSFTConfig(TrainingArguments):
             "choices": list(ENCODE_MODES),
         },
     )
+    precompute: bool = field(
+        default=True,
+        metadata={
+            "help": "True: encode every clip once into the latent cache and train without the VAE and T5 in memory. "
+            "False: keep the VAE and T5 resident and encode each batch on the fly (same encoder calls and encode_mode "
+            "as the cache; no cache files written): for data that changes, or too big to cache."
+        },
+    )
     layerwise_fp8: bool = field(
         default=False,
         metadata={

@@ -40,6 +40,20 @@ class CachedLatentDataset(torch.utils.data.Dataset):
         return out
 
 
+class ClipFrameDataset(CachedLatentDataset):
+    """On-the-fly rows ``{"path": clip file, "bucket": "FxHxW", "caption": str, "stage": int}``: items are the
+    bucket's ``frames`` ``[F, 3, H, W]`` in [0, 1] and the ``caption``; the trainer encodes them per batch."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from .buckets import parse_bucket
+        from .precompute import clip_frames, load_media
+
+        row = self.rows[index]
+        frames = clip_frames(load_media(row["path"]), parse_bucket(row["bucket"]))
+        return {"frames": frames, "caption": row["caption"], "stage": row.get("stage", 0), "bucket": row["bucket"],
+                "index": index}  # fmt: skip
+
+
 def collate_latents(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Stack one bucket's items (the sampler guarantees a single shape; a mixed batch is an error)."""
     buckets = {it["bucket"] for it in items}
@@ -47,9 +61,11 @@ def collate_latents(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         raise ValueError(f"a batch must hold one bucket; got {sorted(buckets)} (use the bucket sampler)")
     batch: dict[str, Any] = {
         k: torch.stack([it[k] for it in items])
-        for k in ("latent_mean", "latent_std", "prompt_embeds", "image_latents", "first_frame")
+        for k in ("latent_mean", "latent_std", "prompt_embeds", "image_latents", "first_frame", "frames")
         if k in items[0]
     }
+    if "caption" in items[0]:
+        batch["captions"] = [it["caption"] for it in items]
     batch["stage"] = torch.tensor([it["stage"] for it in items])
     batch["rows"] = torch.tensor([it["index"] for it in items])
     return batch

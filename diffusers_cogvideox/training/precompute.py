@@ -250,6 +250,26 @@ def noised_image_latents(
     return pipeline_image_scale(vae, latents)
 
 
+def clip_frames(video: torch.Tensor, bucket: Bucket) -> torch.Tensor:
+    """The bucket's frames of a loaded clip ``[F, 3, H, W]``: strided frame indices, short-side resize, center crop."""
+    indices = frame_indices(video.shape[0], bucket.frames)
+    return resize_and_crop(video[indices], bucket.height, bucket.width).clamp(0, 1)
+
+
+def encode_frames(
+    vae: nn.Module, frames: torch.Tensor, whole_clip: bool = True, image_to_video: bool = False
+) -> dict[str, torch.Tensor]:
+    """What the cache stores of one clip's bucket frames ``[F, 3, H, W]``: ``latent_mean`` and ``latent_std``, and
+    for image-to-video the clean ``image_latents`` and the ``first_frame`` the official recipe noises every step.
+    The on-the-fly trainer calls this too, so both paths train on the same tensors."""
+    mean, std = encode_clip(vae, frames, whole_clip)
+    tensors = {"latent_mean": mean, "latent_std": std}
+    if image_to_video:
+        tensors["image_latents"] = image_latent(vae, frames[0])
+        tensors["first_frame"] = frames[0].float().contiguous()
+    return tensors
+
+
 @dataclass
 class CachedStage:
     """What one stage's precompute produced: cached items per bucket and the rejects with reasons."""
@@ -270,13 +290,17 @@ def precompute_stage(
     whole_clip: bool = True,
     max_aspect_change: float = 0.25,
     stage_name: str = "stage",
+    encode: bool = True,
 ) -> CachedStage:
-    """Assign, load, resize, encode and cache the clips of one stage (already cached entries are reused)."""
+    """Assign, load, resize, encode and cache the clips of one stage (already cached entries are reused).
+
+    ``encode=False`` only assigns buckets and records rejects: rows name the clip file, nothing is written, and
+    the trainer encodes each batch with :func:`encode_frames` (the same encoding as the cache's)."""
     from tqdm.auto import tqdm
 
     vae_id, te_id = ids
     items, rejects = [], []
-    empty = str(cache_prompt(cache_dir, EMPTY_PROMPT, encode_prompt, te_id))
+    empty = str(cache_prompt(cache_dir, EMPTY_PROMPT, encode_prompt, te_id)) if encode else None
     kept = [r for r in records if all(r.scores.get(k, float("-inf")) >= v for k, v in (min_scores or {}).items())]
     if len(kept) < len(records):
         logger.info("stage %s: %d of %d clips pass min_scores %s", stage_name, len(kept), len(records), min_scores)
@@ -294,14 +318,12 @@ def precompute_stage(
         key = hashlib.sha256(
             f"{clip_fingerprint(record.path)}|{bucket}|{indices}|{vae_id}|{whole_clip}|{image_to_video}".encode()
         ).hexdigest()[:24]
+        if not encode:  # on-the-fly training: the row points at the clip, the trainer encodes it per batch
+            items.append({"path": record.path, "bucket": str(bucket), "caption": record.caption})
+            continue
         latent_path = cache_dir / "latents" / str(bucket) / f"{key}.safetensors"
         if not latent_path.is_file():
-            frames = resize_and_crop(video[indices], bucket.height, bucket.width).clamp(0, 1)
-            mean, std = encode_clip(vae, frames, whole_clip)
-            tensors = {"latent_mean": mean, "latent_std": std}
-            if image_to_video:  # the clean condition, and the frame the official recipe noises every step
-                tensors["image_latents"] = image_latent(vae, frames[0])
-                tensors["first_frame"] = frames[0].float().contiguous()
+            tensors = encode_frames(vae, clip_frames(video, bucket), whole_clip, image_to_video)
             _atomic_save(tensors, latent_path, {"path": os.path.basename(record.path), "bucket": str(bucket)})
         items.append(
             {

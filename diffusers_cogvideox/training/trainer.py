@@ -93,6 +93,8 @@ class CogVideoXSFTTrainer(Trainer):
         validation_components: ``{"vae", "text_encoder", "tokenizer", "scheduler"}`` to render
             ``args.validation_prompts`` into ``<output_dir>/validation/step-<N>/`` (kept on the CPU between renders).
         vae: image-to-video with ``image_condition='noised'``: the VAE that encodes the noised first frame each step.
+        encoders: ``args.precompute=False``: ``{"vae", "text_encoder", "tokenizer"}`` that encode each batch of a
+            :class:`ClipFrameDataset` (optionally ``"max_text_length"``; default the transformer's).
     """
 
     _tag_names = ["cogvideox", "text-to-video", "sft"]
@@ -110,6 +112,7 @@ class CogVideoXSFTTrainer(Trainer):
         model_name: str | None = None,
         dataset_name: str | None = None,
         vae: nn.Module | None = None,
+        encoders: dict[str, Any] | None = None,
     ):
         if not isinstance(args, CogVideoXSFTConfig):
             raise TypeError(f"args must be a CogVideoXSFTConfig; got {type(args).__name__}")
@@ -123,12 +126,26 @@ class CogVideoXSFTTrainer(Trainer):
         self.base_model_name = model_name or config_get(config, "_name_or_path", None)
         self.dataset_name = dataset_name
         self.image_to_video = config_get(config, "in_channels", 16) == 2 * config_get(config, "out_channels", 16)
-        if self.image_to_video and args.image_condition == "noised" and vae is None:
+        if self.image_to_video and args.image_condition == "noised" and vae is None and args.precompute:
             raise ValueError(
                 "image_condition='noised' (the official recipe) encodes the noised first frame every step: pass the "
                 "vae, or set image_condition='clean' to train on the cached clean image latents"
             )
         self.vae = vae.requires_grad_(False).eval() if vae is not None and self.image_to_video else None
+        self._encode_prompt = None
+        if not args.precompute:
+            missing = [k for k in ("vae", "text_encoder", "tokenizer") if not (encoders or {}).get(k)]
+            if missing:
+                raise ValueError(f"precompute=False encodes every batch: pass encoders= with {missing} as well")
+            from .precompute import t5_prompt_encoder
+
+            self.encoders = {k: encoders[k] for k in ("vae", "text_encoder", "tokenizer")}
+            for key in ("vae", "text_encoder"):
+                self.encoders[key].requires_grad_(False).eval()
+            max_len = encoders.get("max_text_length") or config_get(config, "max_text_seq_length", 226)
+            self._encode_prompt = t5_prompt_encoder(encoders["text_encoder"], encoders["tokenizer"], max_len)
+            if self.image_to_video and self.vae is None:
+                self.vae = self.encoders["vae"]
         self._init_noise_schedule(args, noise_scheduler)
 
         if args.layerwise_fp8:  # before LoRA: hooks go on the frozen base layers only
@@ -242,7 +259,25 @@ class CogVideoXSFTTrainer(Trainer):
                 return p.dtype
         return torch.float32
 
+    def _encode_batch(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """``precompute=False``: a batch of frames and captions encoded now, into the tensors the cache holds."""
+        from .precompute import encode_frames
+
+        whole_clip = self.args.encode_mode == "whole_clip"
+        device = inputs["frames"].device
+        rows = [
+            encode_frames(self.encoders["vae"], frames.cpu(), whole_clip, self.image_to_video)
+            for frames in inputs["frames"]
+        ]
+        batch = {k: torch.stack([r[k] for r in rows]).to(device) for k in rows[0]}
+        batch["prompt_embeds"] = torch.stack([self._encode_prompt(c) for c in inputs["captions"]]).to(device)
+        return {**{k: v for k, v in inputs.items() if k not in ("frames", "captions")}, **batch}
+
     def _empty_prompt_embeds(self, like: torch.Tensor) -> torch.Tensor:
+        if self._empty_prompt is None and self._encode_prompt is not None:
+            from .precompute import EMPTY_PROMPT
+
+            self._empty_prompt = self._encode_prompt(EMPTY_PROMPT)
         if self._empty_prompt is None:
             from safetensors.torch import load_file
 
@@ -254,6 +289,8 @@ class CogVideoXSFTTrainer(Trainer):
 
     def sft_forward(self, model: nn.Module, inputs: dict[str, Any], generator: torch.Generator | None = None):
         """Per-sample losses and timesteps of one batch (the training RNG, or ``generator`` in evaluation)."""
+        if "frames" in inputs:
+            inputs = self._encode_batch(inputs)
         mean, std = inputs["latent_mean"].float(), inputs["latent_std"].float()
         device = mean.device
 
@@ -408,8 +445,9 @@ class CogVideoXSFTTrainer(Trainer):
                 paths.append(export_to_video(video, os.path.join(out_dir, f"{i:02d}.mp4"), fps=8))
         finally:
             transformer.train(was_training)
-            for key in ("vae", "text_encoder"):  # the frozen parts go back to the CPU
-                parts[key].to("cpu")
+            for key in ("vae", "text_encoder"):  # the frozen parts go back to the CPU (unless they encode batches)
+                if self._encode_prompt is None:
+                    parts[key].to("cpu")
         self.log({"validation/videos": float(len(paths))})
         return paths
 
