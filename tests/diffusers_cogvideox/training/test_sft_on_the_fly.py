@@ -27,19 +27,19 @@ def one_step(tmp_path, name, clips, **kw):
     trainer.train()
     loss = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     lora = {k: v.detach().clone() for k, v in trainer.model.named_parameters() if "lora_" in k}
-    return train, loss, lora, trainer.state.log_history
+    return train, loss, lora, trainer
 
 
 def test_an_on_the_fly_step_equals_the_cached_step(tmp_path):
     clips = write_clip_folder(tmp_path / "clips", [(9, 32, 32)])
     cached, cached_loss, cached_lora, _ = one_step(tmp_path, "cached", clips)
-    fly, fly_loss, fly_lora, history = one_step(tmp_path, "fly", clips, precompute=False)
+    fly, fly_loss, fly_lora, fly_trainer = one_step(tmp_path, "fly", clips, precompute=False)
     assert type(cached) is CachedLatentDataset and type(fly) is ClipFrameDataset
     assert not (tmp_path / "fly-cache").exists()  # nothing cached
     assert "frames" in fly[0] and fly[0]["frames"].shape == (9, 3, 32, 32)
     assert len(cached_loss) == len(fly_loss) == 1
     torch.testing.assert_close(torch.tensor(fly_loss), torch.tensor(cached_loss), atol=1e-6, rtol=1e-6)
-    assert [e["timestep"] for e in history if "timestep" in e]  # same seed: same t, same noise
+    assert [e["timestep"] for e in fly_trainer.state.log_history if "timestep" in e]  # same seed: same t, same noise
     for k in cached_lora:
         torch.testing.assert_close(fly_lora[k], cached_lora[k], atol=1e-6, rtol=1e-5)
 
