@@ -167,6 +167,7 @@ class CogVideoXSFTTrainer(Trainer):
         self.validation_components = validation_components
         callbacks = list(callbacks or [])
         if args.validation_prompts and validation_components:
+            self._check_validation(model, args, validation_components, eval_dataset)  # before training, not at its end
             callbacks.append(_ValidationCallback(self))
         super().__init__(
             model=model,
@@ -407,33 +408,71 @@ class CogVideoXSFTTrainer(Trainer):
 
     # ---- validation ----
 
+    @staticmethod
+    def _validation_bucket(args: CogVideoXSFTConfig):
+        return parse_bucket(args.validation_bucket or args.stage_list[-1].buckets[0])
+
+    def _check_validation(self, model, args, components, eval_dataset) -> None:
+        """Refuse a validation shape the variant's pipeline cannot render (1.5: 16k+1 frames), and I2V without
+        held-out clips to take condition images from."""
+        from ..pipelines.common import check_video_shape
+
+        bucket = self._validation_bucket(args)
+        spatial = 2 ** (len(components["vae"].config.block_out_channels) - 1)
+        try:
+            check_video_shape(bucket.frames, bucket.height, bucket.width, base_model(model).config, spatial)
+        except ValueError as exc:
+            source = "validation_bucket" if args.validation_bucket else "the last stage's first bucket"
+            raise ValueError(
+                f"validation videos of {bucket} ({source}) cannot be rendered: {exc}; set validation_bucket"
+            ) from None
+        if self.image_to_video and not (eval_dataset is not None and len(eval_dataset)):
+            raise ValueError(
+                "image-to-video validation takes its images from the first frames of held-out clips: pass an "
+                "eval_dataset (--eval_dataset_name)"
+            )
+
+    def _validation_image(self, index: int):
+        """The first frame of held-out clip ``index`` (cycled) as a PIL image: the I2V validation condition."""
+        import PIL.Image
+
+        item = self.eval_dataset[index % len(self.eval_dataset)]
+        frame = item["first_frame"] if "first_frame" in item else item["frames"][0]
+        pixels = (frame.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return PIL.Image.fromarray(pixels)
+
     @torch.no_grad()
     def validate(self) -> list[str]:
         """Render ``validation_prompts`` to mp4 files under ``<output_dir>/validation/step-<N>/``; returns the paths."""
         if not (self.args.validation_prompts and self.validation_components) or not self.is_world_process_zero():
             return []
         from ..pipelines.pipeline_cogvideox import CogVideoXPipeline
-        from ..pipelines.pipeline_cogvideox_image2video import CogVideoXImageToVideoPipeline  # noqa: F401
+        from ..pipelines.pipeline_cogvideox_image2video import CogVideoXImageToVideoPipeline
         from ..video_io import export_to_video
 
-        if self.image_to_video:
-            return []  # image-to-video validation needs condition images; not wired yet
         device = self.accelerator.device
         parts = self.validation_components
         transformer = self.accelerator.unwrap_model(self.model)
-        bucket = parse_bucket(self.args.validation_bucket or self.args.stage_list[-1].buckets[0])
+        bucket = self._validation_bucket(self.args)
         for key in ("vae", "text_encoder"):
             parts[key].to(device)
         was_training = transformer.training
         transformer.eval()
-        pipe = CogVideoXPipeline(transformer=transformer, **parts)
+        pipe_class = CogVideoXImageToVideoPipeline if self.image_to_video else CogVideoXPipeline
+        pipe = pipe_class(transformer=transformer, **parts)
         pipe.set_progress_bar_config(disable=True)
         out_dir = os.path.join(self.args.output_dir, "validation", f"step-{self.state.global_step}")
         paths = []
         try:
             for i, prompt in enumerate(self.args.validation_prompts):
+                image = {}
+                if self.image_to_video:  # the first frame of a held-out clip, saved next to the video
+                    image = {"image": self._validation_image(i)}
+                    os.makedirs(out_dir, exist_ok=True)
+                    image["image"].save(os.path.join(out_dir, f"{i:02d}-image.png"))
                 video = pipe(
-                    prompt,
+                    prompt=prompt,
+                    **image,
                     num_frames=bucket.frames,
                     height=bucket.height,
                     width=bucket.width,
