@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from diffusers_cogvideox.checks import check_finite
+
 
 @dataclass
 class WeightFit:
@@ -55,6 +57,7 @@ def pair_differences(
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"features must be a (samples, questions) matrix; got shape {x.shape}")
+    check_finite("features", x)  # a NaN answer probability would silently poison every weight
     a = np.asarray(first, dtype=np.int64)
     b = np.asarray(second, dtype=np.int64)
     if a.shape != b.shape or a.ndim != 1:
@@ -146,7 +149,8 @@ def fit_nonnegative_logistic(
     n, d = x.shape
     if n == 0:
         raise ValueError("need at least one preference pair to fit weights")
-    y = np.ones(n) if targets is None else np.asarray(targets, dtype=np.float64)
+    check_finite("diffs", x)
+    y = np.ones(n) if targets is None else check_finite("targets", np.asarray(targets, dtype=np.float64))
     if y.shape != (n,):
         raise ValueError(f"targets must have one entry per pair ({n}); got shape {y.shape}")
     if np.any((y < 0) | (y > 1)):

@@ -181,3 +181,17 @@ def test_end_to_end_on_checklist_features_recovers_the_official_video_weights():
     fit = fit_checklist_weights(features, a, b, labels, feature_names=checklist.texts)
     assert _cosine(fit.weights, w_true) >= 0.99
     assert fit.feature_names == checklist.texts
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features_or_targets_are_refused_not_fitted(bad):
+    features = np.ones((3, 2))
+    features[1, 0] = bad
+    with pytest.raises(ValueError, match="features holds 1 NaN or infinite value"):
+        pair_differences(features, [0, 1], [1, 2])
+    diffs = np.ones((2, 2))
+    diffs[0, 1] = bad
+    with pytest.raises(ValueError, match="diffs holds 1 NaN or infinite value"):
+        fit_nonnegative_logistic(diffs)
+    with pytest.raises(ValueError, match="targets holds 1 NaN or infinite value"):
+        fit_nonnegative_logistic(np.ones((2, 2)), targets=[1.0, bad])
