@@ -10,10 +10,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"  # re-install when either changes
 if [ ! -f "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
   python -c "import torch" 2>/dev/null || python -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
-  python -m pip install --quiet -e ".[test,spaces,video]"
+  python -m pip install --quiet -e ".[test,spaces,video,quantization]"
   touch "$stamp"
 fi
