@@ -5,8 +5,8 @@ import json
 import pytest
 from datasets import Image, Video, load_dataset
 
-from trl_vision_reward.reward.taxonomy import load_taxonomy
 from datasets_scripts.visionrewarddb import SPLITS, build_visionrewarddb, features_for, split_of
+from trl_vision_reward.reward.taxonomy import load_taxonomy
 
 # load_dataset(folder) caches by the folder's name and card, so two test folders named alike would share a cache:
 # each test loads with its own cache_dir.
