@@ -55,6 +55,7 @@ from .diffusion import (
     sample_timesteps_explicit_uniform,
     sample_timesteps_uniform,
 )
+from .evaluation import SeededEvaluationMixin
 from .precompute import noised_image_latents
 from .stages import StageSchedule
 
@@ -81,7 +82,7 @@ class _ValidationCallback(TrainerCallback):
         self.trainer.validate()
 
 
-class CogVideoXSFTTrainer(Trainer):
+class CogVideoXSFTTrainer(SeededEvaluationMixin, Trainer):
     """Fine-tune a ``CogVideoXTransformer3DModel`` on cached clips (see the module docstring).
 
     Args:
@@ -375,28 +376,8 @@ class CogVideoXSFTTrainer(Trainer):
             store["stage"].append(stage_i)
         return (loss, {"losses": losses}) if return_outputs else loss
 
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad(), self.compute_loss_context_manager():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
-
-    def evaluation_loop(
-        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
-    ):
-        self._eval_generator = torch.Generator().manual_seed(self.args.eval_seed + self.accelerator.process_index)
-        self._metrics["eval"].clear()
-        try:
-            output = super().evaluation_loop(
-                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
-            )
-        finally:
-            self._eval_generator = None
-        for name, values in self._metrics["eval"].items():
-            if name.startswith("loss/"):
-                output.metrics[f"{metric_key_prefix}_{name}"] = sum(values) / len(values)
-        self._metrics["eval"].clear()
-        return output
+    def reports_eval_metric(self, name: str) -> bool:
+        return name.startswith("loss/")  # the per-bin losses; timesteps and stages are bookkeeping
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:

@@ -56,6 +56,7 @@ from diffusers_cogvideox.training.denoiser import (  # noqa: F401  (the shared d
 from diffusers_cogvideox.training.denoiser import RotaryCache as _RotaryCache
 from diffusers_cogvideox.training.denoiser import base_model as _base
 from diffusers_cogvideox.training.denoiser import config_get as _config_get
+from diffusers_cogvideox.training.evaluation import SeededEvaluationMixin
 
 from ..records import admission_rule
 from .config import MPOConfig
@@ -106,7 +107,7 @@ def default_alphas_cumprod(denoiser_type: str, num_train_timesteps: int, snr_shi
     return torch.as_tensor(scheduler.alphas_cumprod, dtype=torch.float32)
 
 
-class MPOTrainer(Trainer):
+class MPOTrainer(SeededEvaluationMixin, Trainer):
     """Diffusion-DPO / MPO trainer for diffusers denoisers (see the module docstring).
 
     Args:
@@ -378,29 +379,7 @@ class MPOTrainer(Trainer):
             f"{self.args.output_dir} are intact" + (f" (latest: checkpoint-{last})." if last else ".")
         )
 
-    # ---- evaluation ----
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad(), self.compute_loss_context_manager():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
-
-    def evaluation_loop(
-        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
-    ):
-        self._eval_generator = torch.Generator().manual_seed(self.args.eval_seed + self.accelerator.process_index)
-        self._metrics["eval"].clear()
-        try:
-            output = super().evaluation_loop(
-                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
-            )
-        finally:
-            self._eval_generator = None
-        for name, values in self._metrics["eval"].items():
-            output.metrics[f"{metric_key_prefix}_{name}"] = sum(values) / len(values)
-        self._metrics["eval"].clear()
-        return output
+    # ---- logging (evaluation: SeededEvaluationMixin) ----
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training log: add the averaged MPO metrics since the last one
