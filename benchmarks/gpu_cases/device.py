@@ -163,6 +163,17 @@ def measure(fn: Callable[[], Any], device: str, budget: Budget, max_repeats: int
     return Measurement(first, times, peak, output)
 
 
+def repeat_steps(step: Callable[[], Any], device: str, budget: Budget, repeats: int, first_s: float) -> list[float]:
+    """Timed training steps after the warm-up ones: up to ``repeats`` while ``budget`` allows two more first steps
+    (at least one)."""
+    times: list[float] = []
+    for _ in range(repeats):
+        if times and not budget.allows(2 * first_s):
+            break
+        times.append(timed(step, device)[0])
+    return times
+
+
 class Budget:
     """A deadline: ``left()`` seconds remain; ``allows(s)`` whether ``s`` more seconds fit."""
 

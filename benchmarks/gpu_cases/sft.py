@@ -14,7 +14,7 @@ import tempfile
 
 import torch
 
-from .device import free_memory, peak_window, random_model, timed
+from .device import free_memory, peak_window, random_model, repeat_steps, timed
 from .report import MIB, CaseContext
 
 TITLE = "5. SFT step at CogVideoX-2b size (LoRA, gradient checkpointing, 49 frames): ours vs the diffusers example"
@@ -78,11 +78,7 @@ def run(ctx: CaseContext) -> str | None:
                 first_s, _ = timed(step, ctx.device)
                 timed(step, ctx.device)  # the second step: AdamW state in place
             step_s = step_s or first_s
-            times = []
-            for _ in range(ctx.repeats):
-                if times and not ctx.budget.allows(2 * first_s):
-                    break
-                times.append(timed(step, ctx.device)[0])
+            times = repeat_steps(step, ctx.device, ctx.budget, ctx.repeats, first_s)
             results[variant] = (sorted(times)[len(times) // 2], window.peak_bytes, trainable, len(times))
             del step, model
             free_memory(ctx.device)

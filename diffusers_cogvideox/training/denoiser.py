@@ -202,6 +202,16 @@ def lora_state_dict(
     return {f"{prefix}.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
 
 
+def lora_card_info(lora_config: Any) -> dict[str, Any]:
+    """The adapter facts a model card states: rank, alpha, target modules and the weight file's name."""
+    return {
+        "rank": lora_config.r,
+        "alpha": lora_config.lora_alpha,
+        "target_modules": sorted(lora_config.target_modules),
+        "weights": LORA_WEIGHT_NAME,
+    }
+
+
 def save_lora_weights(output_dir: str, weights: Mapping[str, torch.Tensor], lora_config: Any, prefix: str) -> str:
     """Write ``pytorch_lora_weights.safetensors`` with diffusers' own ``save_lora_weights`` (CogVideoX's loader for a
     ``transformer``, Stable Diffusion's for a ``unet``): its key layout and the LoraConfig metadata that lets

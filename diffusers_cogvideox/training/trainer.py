@@ -44,6 +44,7 @@ from .denoiser import (
     config_get,
     denoise,
     load_lora_weights_into,
+    lora_card_info,
     lora_layers,
     lora_state_dict,
     save_lora_weights,
@@ -529,14 +530,7 @@ class CogVideoXSFTTrainer(SeededEvaluationMixin, Trainer):
             {**{k: s.to_dict()[k] for k in ("name", "buckets", "learning_rate", "dataset")}, "steps": n}
             for s, n in zip(self.args.stage_list, self.schedule.steps)
         ]
-        lora = None
-        if self.is_lora and self.lora_config is not None:
-            lora = {
-                "rank": self.lora_config.r,
-                "alpha": self.lora_config.lora_alpha,
-                "target_modules": sorted(self.lora_config.target_modules),
-                "weights": LORA_WEIGHT_NAME,
-            }
+        lora = lora_card_info(self.lora_config) if self.is_lora and self.lora_config is not None else None
         last = {}
         for entry in self.state.log_history:
             last.update({k: v for k, v in entry.items() if k in ("loss", "eval_loss")})

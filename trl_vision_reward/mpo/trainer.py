@@ -49,6 +49,7 @@ from diffusers_cogvideox.training.denoiser import (  # noqa: F401  (the shared d
     denoise,
     denoiser_kind,
     load_lora_weights_into,
+    lora_card_info,
     lora_layers,
     lora_state_dict,
     save_lora_weights,
@@ -503,14 +504,7 @@ class MPOTrainer(SeededEvaluationMixin, Trainer):
         hp["effective_batch_size"] = (
             self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
         )
-        lora = None
-        if self.is_lora and self.lora_config is not None:
-            lora = {
-                "rank": self.lora_config.r,
-                "alpha": self.lora_config.lora_alpha,
-                "target_modules": sorted(self.lora_config.target_modules),
-                "weights": LORA_WEIGHT_NAME,
-            }
+        lora = lora_card_info(self.lora_config) if self.is_lora and self.lora_config is not None else None
         last = {}
         for entry in self.state.log_history:
             last.update(
