@@ -28,6 +28,10 @@ COMMANDS = {
         "datasets_scripts.commands.rewrite_prompts",
         "Rewrite short prompts into long CogVideoX-style prompts with a chat causal LM (official system prompt).",
     ),
+    "train-tiny-world": (
+        "datasets_scripts.commands.train_tiny_world",
+        "Train the tiny world's CogVideoX and VisionReward from scratch (the package's shipped weights).",
+    ),
     "quickstart": (
         "datasets_scripts.quickstart.cli",
         "Run the whole loop: generate, score, pair, train MPO, regenerate, report.",

@@ -1,9 +1,10 @@
 """Sampling from a diffusers text-to-video/image pipeline: load one (a folder, a repo id, or the tiny default) and
 draw ``n`` samples per prompt with a seed.
 
-``model=None`` (or ``"tiny"``) means the embedded tiny default: random weights built locally with no download, so the
-whole loop runs anywhere; everything produced from it is noise, and the cards and reports say so. Used by
-generate-and-score, the quickstart and the Spaces.
+``model=None`` (or ``"tiny"``) means the embedded tiny default: the tiny world's CogVideoX, trained on procedural
+clips of a shape over a background and shipped with the package (no download; see
+:mod:`datasets_scripts.tiny_world`). ``"random"`` builds the same-sized random pipeline instead (its output is noise,
+and the cards and reports say so). Used by generate-and-score, the quickstart and the Spaces.
 """
 
 from __future__ import annotations
@@ -12,20 +13,30 @@ from pathlib import Path
 from typing import Any
 
 TINY = "tiny"
+RANDOM = "random"
 
 
 def is_tiny(model: str | None) -> bool:
-    return model is None or str(model).lower() == TINY
+    """The embedded default (trained tiny world) or its random twin: both run at the tiny resolution."""
+    return model is None or str(model).lower() in (TINY, RANDOM)
+
+
+def is_random(model: str | None) -> bool:
+    return model is not None and str(model).lower() == RANDOM
 
 
 def load_pipeline(model: str | None = None, *, device: str = "cpu", dtype: Any = None, seed: int = 0):
     """A CogVideoX pipeline from a folder / repo id, or the tiny default; other diffusers pipelines load too."""
     import torch
 
-    if is_tiny(model):
+    if is_random(model):
         from diffusers_cogvideox.tiny import tiny_pipeline
 
         pipe = tiny_pipeline(seed=seed)
+    elif is_tiny(model):
+        from diffusers_cogvideox.tiny import tiny_world_pipeline
+
+        pipe = tiny_world_pipeline()
     else:
         import json
 

@@ -233,3 +233,34 @@ def save_tiny_hub_folder(path, variant: str | None = None, kind: str = "t2v", se
     pipe = getattr(diffusers, pipeline_class)(**tiny_components(variant, seed, library="diffusers"))
     pipe.save_pretrained(path)
     return path
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The trained tiny world: the embedded default (weights shipped with the package, see datasets_scripts.tiny_world)
+# ----------------------------------------------------------------------------------------------------------------------
+
+TINY_WORLD_RESOLUTION = dict(num_frames=9, height=32, width=32)
+TINY_WORLD_STEPS = 10  # DDIM steps the trained tiny world is sampled with
+
+
+def tiny_world_folder():
+    """The shipped tiny-world pipeline, laid out like a Hub repo (``model_index.json``, ``transformer/``, ``vae/``,
+    ``text_encoder/``, ``tokenizer/``, ``scheduler/``). Raises if the package was installed without its weights."""
+    from importlib.resources import files
+    from pathlib import Path
+
+    folder = Path(str(files("diffusers_cogvideox") / "assets" / "tiny_world"))
+    if not (folder / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"the trained tiny-world pipeline is missing from this installation (expected {folder.name}/ in "
+            "diffusers_cogvideox/assets); rebuild it with `vr-datasets train-tiny-world`, or use model='random'"
+        )
+    return folder
+
+
+def tiny_world_pipeline():
+    """The trained tiny-world text-to-video pipeline (9 frames of 32 x 32 at 8 fps; prompts like
+    "a red circle on a grey background")."""
+    from .pipelines.pipeline_cogvideox import CogVideoXPipeline
+
+    return CogVideoXPipeline.from_pretrained(tiny_world_folder())

@@ -194,7 +194,7 @@ def load_video(
     """A video's frames as RGB PIL images: the first ``max_frames`` (all if None), or with ``per_second`` the frame
     nearest each whole second, up to ``max_frames`` (default 24).
 
-    ``video`` is a file path, a ``(T, H, W, 3)`` array/tensor or a list of frames; in-memory frames sampled
+    ``video`` is a file path, a ``(T, H, W, 3)`` array/tensor or a list of frames (images, arrays or image files); in-memory frames sampled
     ``per_second`` need ``fps`` (frames already sampled can be passed with ``fps=1``)."""
     if isinstance(video, (str, os.PathLike)):
         if per_second:  # seconds sampled while decoding: never the whole clip in memory
@@ -205,8 +205,8 @@ def load_video(
         if video.ndim != 4:
             raise MediaError(f"a video array must be (frames, height, width, 3); got shape {tuple(video.shape)}")
         frames = list(video)
-    else:
-        frames = list(video)
+    else:  # a list of frames: images, arrays, or image files (a clip stored as one file per frame)
+        frames = [load_image(f) if isinstance(f, (str, os.PathLike)) else f for f in video]
     if len(frames) == 0:
         raise MediaError("video has no frames")
     if not per_second:

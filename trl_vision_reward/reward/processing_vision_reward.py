@@ -105,6 +105,12 @@ def get_prompt_template(template: str | dict | PromptTemplate | None) -> PromptT
 
 # ---------------------------------------------------------------------- frame sampling and media loading
 # ---------------------------------------------------------------------- the processor
+FRAME_SAMPLING = {
+    "per_second": "the frame nearest each whole second, up to max_frames (the official CogVLM2-Video sampling)",
+    "first": "the first max_frames frames (clips of a second or so, like the tiny world's, keep every frame)",
+}
+
+
 class VisionRewardProcessor(ProcessorMixin):
     """Image processor + tokenizer of the backbone, a :class:`PromptTemplate`, and the frame-sampling settings.
 
@@ -119,13 +125,17 @@ class VisionRewardProcessor(ProcessorMixin):
         prompt_template: str | dict | PromptTemplate | None = None,
         max_frames: int = 24,
         chat_template: str | None = None,
+        frame_sampling: str = "per_second",
         **kwargs: Any,
     ):
         template = get_prompt_template(prompt_template)
         self.prompt_template = template.to_dict()
         if max_frames < 1:
             raise ValueError(f"max_frames must be >= 1; got {max_frames}")
+        if frame_sampling not in FRAME_SAMPLING:
+            raise ValueError(f"frame_sampling must be one of {list(FRAME_SAMPLING)}; got {frame_sampling!r}")
         self.max_frames = int(max_frames)
+        self.frame_sampling = frame_sampling
         super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
     @property
@@ -149,7 +159,8 @@ class VisionRewardProcessor(ProcessorMixin):
         if modality == "image":
             return [load_image(media)]
         if modality == "video":
-            return _load_video(media, self.max_frames, per_second=True, fps=fps)
+            per_second = getattr(self, "frame_sampling", "per_second") == "per_second"
+            return _load_video(media, self.max_frames, per_second=per_second, fps=fps)
         raise ValueError(f"modality must be 'image' or 'video'; got {modality!r}")
 
     def _tokens(self, text: str) -> list[int]:

@@ -7,14 +7,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from diffusers_cogvideox.sampling import is_tiny
+from diffusers_cogvideox.sampling import is_random, is_tiny
 
 
 def load_vision_reward(model: str | None = None, modality: str = "video", *, device: str = "cpu", seed: int = 0):
-    """A ``trl_vision_reward.reward.scoring.VisionRewardScorer`` from a folder / repo id, or the tiny random default."""
+    """A ``trl_vision_reward.reward.scoring.VisionRewardScorer`` from a folder / repo id; ``None`` / ``"tiny"``: the
+    trained tiny-world video scorer (it scores an image as a one-frame still clip); ``"random"``: a random tiny one."""
     from trl_vision_reward.reward.scoring import VisionRewardScorer
 
-    if is_tiny(model):
+    if is_tiny(model) and not is_random(model):
+        from trl_vision_reward.reward.tiny import tiny_world_scorer_folder
+
+        return VisionRewardScorer.from_pretrained(str(tiny_world_scorer_folder()), device=device)
+    if is_random(model):
         from trl_vision_reward.reward.tiny import tiny_vision_reward
 
         vr_model, processor = tiny_vision_reward(modality, seed=seed)
