@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 OUT="${1:-outputs/tiny_world}"
 SEED="${2:-0}"
 PY="${PYTHON:-.venv/bin/python}"
-"$PY" -m datasets_scripts.cli train-tiny-world --out "$OUT" --seed "$SEED"
+RESUME=()
+if [ -d "$OUT/stages" ]; then RESUME=(--resume); fi   # an earlier or interrupted run: finished stages are kept
+"$PY" -m datasets_scripts.cli train-tiny-world --out "$OUT" --seed "$SEED" "${RESUME[@]}"
 install_folder() {  # replace the shipped folder with the new one, as the stage wrote it
   local src="$1" dst="$2"
   rm -rf "$dst.new" && cp -r "$src" "$dst.new"

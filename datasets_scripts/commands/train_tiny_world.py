@@ -21,7 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted run in --out: finished stages are kept (each is seeded on its own)",
+        help="continue a run in --out: finished stages are kept (each is seeded on its own, so the result is the same)",
+    )
+    parser.add_argument(
+        "--stages",
+        default="vae,transformer,scorer,report",
+        help="comma-separated subset of vae,transformer,scorer,report (transformer and scorer may run at once, "
+        "each in its own process with --resume, once vae is done)",
     )
 
 
@@ -31,16 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from diffusers_cogvideox.errors import UsageError
 
     out = Path(args.out)
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     if args.resume:
-        if not (out / "stages.json").is_file():
-            raise UsageError(f"--resume needs a folder an earlier train-tiny-world run wrote; {out} has no stages.json")
+        if not (out / "stages").is_dir():
+            raise UsageError(f"--resume needs a folder an earlier train-tiny-world run wrote; {out} has no stages/")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(
             f"--out must be a new or empty folder (every stage writes into it), or pass --resume; {out} is not"
         )
     report = train_tiny_world(
-        out, seed=args.seed, budget=args.budget, progress=not args.no_progress, resume=args.resume
+        out, seed=args.seed, budget=args.budget, progress=not args.no_progress, resume=args.resume, stages=stages
     )
+    if report is None:
+        print(f"stages {', '.join(stages)} done in {out}; run the rest with --resume")
+        return 0
     write_readme(out, report)
     acc = report["judgment_accuracy_held_out"]
     print(

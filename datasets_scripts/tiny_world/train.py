@@ -187,7 +187,7 @@ def train_vae(budget: Budget, rng: np.random.Generator, progress: bool = True):
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
     vae.eval()
     return vae, losses
 
@@ -282,7 +282,7 @@ def train_transformer(vae, tokenizer, text_encoder, budget: Budget, rng: np.rand
         optimizer.step()
         lr_at.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
     transformer.eval()
     return transformer, losses
 
@@ -455,6 +455,7 @@ def train_scorer_sft(out: Path, vae, budget: Budget, rng: np.random.Generator, s
             "--balance", "none",
             "--seed", str(seed),
             "--logging-steps", "50",
+            "--overwrite",  # a resumed run replaces what an interrupted one of this stage left
         ],
     )  # fmt: skip
     return out / "scorer_sft"
@@ -517,6 +518,7 @@ def fit_scorer_weights(out: Path, sft_folder: Path, vae, budget: Budget, rng: np
             "--checklist", str(folder / "checklist.json"),
             "--output-dir", str(out / "weights"),
             "--drop-below", "-1",  # keep every question, so each world dimension stays in the score
+            "--overwrite",
         ],
     )  # fmt: skip
     from trl_vision_reward.reward.checklist import Checklist
@@ -563,52 +565,70 @@ def weight_files(folder: Path) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------------------- driver
-STAGES = ("generator", "scorer", "report")
-"""``generator``: VAE + transformer -> ``pipeline/``; ``scorer``: train-sft + fit-weights -> ``scorer/``; ``report``."""
+STAGES = ("vae", "transformer", "scorer", "report")
+"""``vae`` -> ``vae/``; ``transformer`` (needs ``vae/``) -> ``pipeline/``; ``scorer`` (needs ``vae/``): train-sft +
+fit-weights -> ``scorer/``; ``report`` (needs both). ``transformer`` and ``scorer`` may run at the same time."""
+NEEDS = {"vae": (), "transformer": ("vae",), "scorer": ("vae",), "report": ("transformer", "scorer")}
+OUTPUT_OF = {
+    "vae": "vae/config.json",
+    "transformer": "pipeline/model_index.json",
+    "scorer": "scorer/config.json",
+    "report": "stages/report.json",
+}
 
 
 def stage_rng(seed: int, stage: str) -> np.random.Generator:
-    """Each stage draws from its own stream, so a resumed run equals an uninterrupted one."""
+    """Each stage draws from its own stream, so stages run apart (or resumed) equal one uninterrupted run."""
     return np.random.default_rng([seed, STAGES.index(stage)])
-
-
-def _done(out: Path, stage: str) -> bool:
-    marker = {"generator": "pipeline/model_index.json", "scorer": "scorer/config.json", "report": "report.json"}
-    return (out / marker[stage]).is_file()
 
 
 def _stage_seed(seed: int, stage: str) -> None:
     import torch
 
     _seed_everything(seed * 10 + STAGES.index(stage))
-    torch.set_num_threads(2)  # the shipped weights were made with 2 threads (kernels may sum in another order)
+    torch.set_num_threads(
+        1
+    )  # one thread: the same sums in the same order on any machine, and no thrashing on a busy one
 
 
-def train_generator(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
-    _stage_seed(seed, "generator")
-    rng = stage_rng(seed, "generator")
+def _load_vae(out: Path):
+    from diffusers_cogvideox.models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
+
+    return AutoencoderKLCogVideoX.from_pretrained(out / "vae").eval()
+
+
+def stage_vae(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
+    _stage_seed(seed, "vae")
+    rng = stage_rng(seed, "vae")
     start = time.perf_counter()
-    vae, vae_losses = train_vae(plan, rng, progress)
+    vae, losses = train_vae(plan, rng, progress)
     check = [world.render(world.sample_scene(rng)) for _ in range(min(256, 8 * plan.vae_video_batch))]
     vae.register_to_config(scaling_factor=round(1.0 / latent_std(vae, check), 6))
-    vae_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    tokenizer, text_encoder = text_components(seed)
-    transformer, transformer_losses = train_transformer(vae, tokenizer, text_encoder, plan, rng, progress)
-    save_pipeline(out / "pipeline", vae, transformer, tokenizer, text_encoder)
+    vae.save_pretrained(out / "vae")
     return {
-        "timings_s": {"vae": vae_seconds, "transformer": time.perf_counter() - start},
-        "vae": {"final_loss": float(np.mean(vae_losses[-20:])), "scaling_factor": vae.config.scaling_factor},
-        "transformer": {"final_loss": float(np.mean(transformer_losses[-50:]))},
+        "timings_s": {"vae": time.perf_counter() - start},
+        "vae": {"final_loss": float(np.mean(losses[-20:])), "scaling_factor": vae.config.scaling_factor},
     }
 
 
-def train_scorer(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
-    from diffusers_cogvideox.models.autoencoder_kl_cogvideox import AutoencoderKLCogVideoX
+def stage_transformer(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
+    _stage_seed(seed, "transformer")
+    rng = stage_rng(seed, "transformer")
+    start = time.perf_counter()
+    vae = _load_vae(out)
+    tokenizer, text_encoder = text_components(seed)
+    transformer, losses = train_transformer(vae, tokenizer, text_encoder, plan, rng, progress)
+    save_pipeline(out / "pipeline", vae, transformer, tokenizer, text_encoder)
+    return {
+        "timings_s": {"transformer": time.perf_counter() - start},
+        "transformer": {"final_loss": float(np.mean(losses[-50:]))},
+    }
 
+
+def stage_scorer(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
     _stage_seed(seed, "scorer")
     rng = stage_rng(seed, "scorer")
-    vae = AutoencoderKLCogVideoX.from_pretrained(out / "pipeline" / "vae").eval()
+    vae = _load_vae(out)
     start = time.perf_counter()
     sft_folder = train_scorer_sft(out, vae, plan, rng, seed, progress)
     sft_seconds = time.perf_counter() - start
@@ -617,7 +637,7 @@ def train_scorer(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str
     return {"timings_s": {"scorer_sft": sft_seconds, "scorer_weights": time.perf_counter() - start}}
 
 
-def evaluate(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
+def stage_report(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, Any]:
     from diffusers_cogvideox.pipelines.pipeline_cogvideox import CogVideoXPipeline
     from trl_vision_reward.reward.scoring import VisionRewardScorer
 
@@ -637,34 +657,51 @@ def evaluate(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str, An
     }
 
 
+RUN = {"vae": stage_vae, "transformer": stage_transformer, "scorer": stage_scorer, "report": stage_report}
+
+
 def train_tiny_world(
-    out: str | Path, seed: int = 0, budget: str | Budget = "full", progress: bool = True, resume: bool = False
-) -> dict:
-    """Run every stage into ``out``; with ``resume`` the stages whose output exists are kept (each stage is seeded on
-    its own, so the result is the same). Returns the report (also ``out/report.json``)."""
+    out: str | Path,
+    seed: int = 0,
+    budget: str | Budget = "full",
+    progress: bool = True,
+    resume: bool = False,
+    stages: tuple[str, ...] = STAGES,
+) -> dict | None:
+    """Run ``stages`` into ``out`` (each writes ``stages/<name>.json``); with ``resume`` a finished stage is kept.
+    Returns the report (also ``out/report.json``) once every stage has run, else None."""
     import torch
 
     from diffusers_cogvideox.outputs import atomic_write_json
 
     out = Path(out)
     plan = BUDGETS[budget] if isinstance(budget, str) else budget
-    parts_file = out / "stages.json"
-    parts: dict[str, Any] = json.loads(parts_file.read_text()) if resume and parts_file.is_file() else {}
-    run = {"generator": train_generator, "scorer": train_scorer, "report": evaluate}
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stages {unknown}; the stages are {list(STAGES)}")
+
+    def finished(stage: str) -> bool:
+        return (out / "stages" / f"{stage}.json").is_file() and (out / OUTPUT_OF[stage]).is_file()
+
     for stage in STAGES:
-        if resume and stage in parts and (stage == "report" or _done(out, stage)):
+        if stage not in stages or (resume and finished(stage)):
             continue
-        parts[stage] = run[stage](out, seed, plan, progress)
-        atomic_write_json(parts_file, parts)
+        missing = [need for need in NEEDS[stage] if not finished(need) and need not in stages]
+        if missing:
+            raise ValueError(f"stage {stage!r} needs {missing} first (run them, or pass --resume over their output)")
+        part = RUN[stage](out, seed, plan, progress)
+        atomic_write_json(out / "stages" / f"{stage}.json", part)
+    if not all(finished(stage) for stage in STAGES):
+        return None
     report: dict[str, Any] = {
         "seed": seed,
         "budget": asdict(plan),
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": 1,
         "timings_s": {},
     }
     for stage in STAGES:
-        part = dict(parts[stage])
+        part = dict(json.loads((out / "stages" / f"{stage}.json").read_text()))
         report["timings_s"].update({k: round(v, 1) for k, v in part.pop("timings_s").items()})
         report.update(part)
     report["sha256"] = {"pipeline": weight_files(out / "pipeline"), "scorer": weight_files(out / "scorer")}
