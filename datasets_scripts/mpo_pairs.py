@@ -181,6 +181,12 @@ def _write_pairs(pairs, stats, folder, modality, source, random_data, embed_medi
         "rule": stats_dict["rule"]["kind"],
         "granularity": stats_dict["rule"]["granularity"],
         "threshold": stats_dict["rule"]["min_total_gap"],
+        # why that threshold, where the caller chose it (e.g. the quickstart's rule for the tiny world's scale)
+        **{
+            f"threshold {key}": stats_dict["rule"][f"threshold_{key}"]
+            for key in ("rule", "reason")
+            if f"threshold_{key}" in stats_dict["rule"]
+        },
         "tolerance": stats_dict["rule"]["tolerance"],
         "scores": stats_dict["rule"].get("scores", "official"),
         "scored samples": stats_dict["num_records"],

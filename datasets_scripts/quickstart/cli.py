@@ -40,7 +40,9 @@ def expand_prompts(values: list[str]) -> list[str]:
 
 def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
     config = QuickstartConfig(**{f.name: getattr(args, f.name) for f in fields(QuickstartConfig)})
-    config.prompts = expand_prompts(list(config.prompts))
+    if config.prompts is not None:  # None: the default prompts of the chosen models
+        config.prompts = expand_prompts(list(config.prompts))
+    config.validate()
     return config
 
 

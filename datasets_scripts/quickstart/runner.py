@@ -26,12 +26,15 @@ class Quickstart:
     """Runs the stages in order; each stage records its outputs for the report (a failure stops the chain)."""
 
     def __init__(self, config: QuickstartConfig, progress: bool | None = None):
+        self.threshold_given = config.pair_threshold is not None  # the user's value is used as it is
         self.config = config.resolved()
         self.out = Path(self.config.out)
         self.progress = self.config.progress if progress is None else progress
         self.results = {name: StageResult(name) for name in STAGES}
         self._pipe = None
         self._scorer = None
+        self.truth: dict[str, dict[str, dict[str, int]]] = {}  # stage folder -> sample id -> dimension levels
+        self.threshold_choice = None  # a .thresholds.ThresholdChoice once the pairs stage ran
 
     # ---------------------------------------------------------------- shared models
     def pipeline(self):
@@ -89,25 +92,50 @@ class Quickstart:
         collect_scored_samples(
             folder,
             modality="video",
-            generator=f"{self.config.model or 'tiny CogVideoX (random weights)'} ({label})",
-            scorer=self.config.scorer or "tiny VisionReward (random weights)",
+            generator=f"{model_name(self.config)} ({label})",
+            scorer=scorer_name(self.config),
             generation_config=sampler.config(),
-            random_data=self.config.tiny or self.config.scorer is None,
+            random_data=self.config.random_model or self.config.random_scorer,
         )
         records = load_scored_records(folder)
         if summary.failed:
             raise RuntimeError(f"{summary.failed} prompts failed; see {folder / 'rejects.jsonl'}")
-        return {"samples": len(records), "prompts": len(self.config.prompts), **score_summary(records)}
+        out = {"samples": len(records), "prompts": len(self.config.prompts), **score_summary(records)}
+        out["distinct totals"] = len({r["total"] for r in records})
+        if self.config.world:  # the procedural truth of each clip, read back from the written file
+            from .clips import truth_of
+
+            truth = {r["id"]: truth_of(folder / r["media"]) for r in records}
+            self.truth[folder.name] = truth
+            for dim in next(iter(truth.values()), {}):
+                out[f"truth mean {dim}"] = sum(t[dim] for t in truth.values()) / len(truth)
+        return out
 
     def stage_pairs(self) -> dict[str, Any]:
-        from trl_vision_reward.mpo.pairs import PairRule
-
-        from ..mpo_pairs import build_pairs, write_pairs
+        from ..mpo_pairs import write_pairs
+        from .thresholds import choose_pair_threshold
 
         c = self.config
-        rule = PairRule(c.pair_kind, c.pair_granularity, c.pair_threshold)
-        pairs, stats = build_pairs(self.out / "1_generate_score", rule, scores=c.pair_scores)
-        write_pairs(pairs, stats, self.out / "2_pairs", source="1_generate_score", random_data=c.tiny)
+        choice, pairs, stats = choose_pair_threshold(
+            self.out / "1_generate_score",
+            kind=c.pair_kind,
+            granularity=c.pair_granularity,
+            scores=c.pair_scores,
+            threshold=c.pair_threshold,
+            checklist=self.scorer().checklist if c.pair_threshold is None else None,
+            random_scorer=c.random_scorer,
+            user_given=self.threshold_given,
+        )
+        self.threshold_choice = choice
+        c.pair_threshold = choice.threshold  # the trainer, its card and the report record the gap actually used
+        stats.rule.update(threshold_rule=choice.rule, threshold_reason=choice.reason)  # into stats.json and the card
+        write_pairs(
+            pairs,
+            stats,
+            self.out / "2_pairs",
+            source="1_generate_score",
+            random_data=c.random_model or c.random_scorer,
+        )
         self._pairs = pairs
         if len(pairs) == 0:
             hint = (
@@ -116,7 +144,11 @@ class Quickstart:
                 else "use more samples per prompt or a lower --pair-threshold"
             )
             raise RuntimeError(f"no pair was admitted ({stats}); {hint}")
-        return {**{k: v for k, v in stats.as_dict().items() if k != "rule"}, "rule": dict(stats.rule)}
+        return {
+            **{k: v for k, v in stats.as_dict().items() if k != "rule"},
+            "rule": dict(stats.rule),
+            "threshold": choice.as_dict(),
+        }
 
     def stage_train_mpo(self) -> dict[str, Any]:
         from trl_vision_reward.mpo.cli import load_pairs
@@ -169,7 +201,7 @@ class Quickstart:
             args=args,
             train_dataset=pair_folder,
             noise_scheduler=pipe.scheduler,
-            model_name=c.model or "tiny CogVideoX (random weights)",
+            model_name=model_name(c),
             dataset_name="2_pairs",
         )
         result = trainer.train()
@@ -200,7 +232,12 @@ class Quickstart:
 
     # ---------------------------------------------------------------- driver
     def run(self) -> bool:
-        self.folder = _prepare_out(self.out, inputs=[self.config.model, self.config.scorer])
+        from ..backends import is_tiny
+
+        models = [
+            m for m in (self.config.model, self.config.scorer) if not is_tiny(m)
+        ]  # the built-in ones are no paths
+        self.folder = _prepare_out(self.out, inputs=models)
         with self.folder:  # the previous run's output is deleted once this run's report is written, else put back
             return self._run_stages()
 
@@ -232,6 +269,23 @@ class Quickstart:
         write_report(self)  # final timings
         self.folder.record_new()
         return ok
+
+
+def model_name(config: QuickstartConfig) -> str:
+    """How cards and reports name the generator."""
+    if config.random_model:
+        return "tiny CogVideoX (random weights)"
+    if config.world:
+        return "tiny-world CogVideoX (trained, shipped with the package)"
+    return str(config.model)
+
+
+def scorer_name(config: QuickstartConfig) -> str:
+    if config.random_scorer:
+        return "tiny VisionReward (random weights)"
+    if config.world_scorer:
+        return "tiny-world VisionReward-Video (trained, shipped with the package)"
+    return str(config.scorer)
 
 
 def _prepare_out(out: Path, inputs=()):
