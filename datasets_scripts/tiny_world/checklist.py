@@ -80,6 +80,7 @@ def world_checklist(weights: list[float] | None = None):
     data: dict[str, Any] = {
         **official,
         "name": CHECKLIST_NAME,
+        "divisor": float(len(questions)),  # the official video rule divides by the number of questions asked
         "source": "the official VisionReward video checklist, cut to the questions the tiny world decides",
         "dimensions": dims,
         "sub_dimensions": [pair for pair in official["sub_dimensions"] if pair[0] in subs],
