@@ -18,7 +18,8 @@ sub-dimension, so the dimension and sub-dimension rules check the same dominance
 
 Design: each seed draws its own base samples (generation seed = the seed) and trains with that seed; all rules of one
 seed share those base samples, the training seed and the budget (``--train-steps`` steps of ``--batch-size`` pairs;
-a rule with fewer pairs cycles over them, and repeats them to fill a batch). A rule that admits no pair for a seed is
+a rule with fewer pairs cycles over them, and repeats them to fill a batch; each clip is VAE-encoded once per
+seed, one posterior draw that every rule trains on). A rule that admits no pair for a seed is
 reported and its cell is not trained (nothing is made up for it). Intervals: mean +- t(0.975, n-1) * sd / sqrt(n)
 over the n seeds that trained. The world's total is its hidden preference :func:`truth.utility` (Dynamic counts
 double); the scorer's total is the VisionReward score.
@@ -54,8 +55,8 @@ RULES: dict[str, tuple[str, str]] = {  # name -> (PairRule.kind, granularity)
     "mpo-question": ("mpo", "question"),
 }
 TOTAL = "total"
-DEFAULTS = dict(seeds=[0, 1, 2], num_prompts=8, samples_per_prompt=8, train_steps=60, batch_size=4)
-SMOKE = dict(seeds=[0, 1], num_prompts=2, samples_per_prompt=3, train_steps=2, batch_size=2)
+DEFAULTS = dict(seeds=[0, 1, 2], num_prompts=8, samples_per_prompt=6, train_steps=40, batch_size=4)
+SMOKE = dict(seeds=[0, 1], num_prompts=1, samples_per_prompt=3, train_steps=2, batch_size=2)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -330,7 +331,7 @@ class Experiment:
 
         encoded = precompute_latent_pairs(
             rows,
-            self.folder.root / cell / "latents_cache",
+            self.folder.root / cell.rsplit("/", 1)[0] / "latents_cache",  # one per seed: each clip encoded once
             media_root=media_root,
             vae=pipe.vae,
             encode_prompt=text_prompt_encoder(
@@ -350,7 +351,7 @@ class Experiment:
             beta=a.beta,
             lora_r=a.lora_r,
             lora_alpha=a.lora_r,
-            logging_steps=1,
+            logging_steps=max(1, a.train_steps // 10),
             save_strategy="no",
             report_to=[],
             seed=seed,
