@@ -1,7 +1,9 @@
 """``cogvideox generate``: one prompt to an mp4, text-, image- (``--image``) or video-to-video (``--video``).
 
-With no ``--model`` it builds the embedded tiny pipeline with random weights (no download, seconds on a CPU); its
-output is noise and the command says so.
+With no ``--model`` (or ``--model tiny``) it runs the tiny world shipped with the package: a tiny CogVideoX trained on
+procedural clips of one shape over a plain background (9 frames of 32 x 32; no download, under a second on a CPU).
+The tiny world is text-to-video only, so image- and video-to-video with no ``--model`` run the random tiny variants;
+``--model random`` runs the random tiny pipeline for text-to-video too. Random output is noise, and the command says so.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import time
 from ..checks import check_prompt_length, float_range, int_range, positive_int
 from ..errors import UsageError
 from ..outputs import atomic_path, check_output_file
+from ..sampling import is_random, is_tiny
 
 DEFAULT_PROMPT = "A panda playing a guitar in a bamboo forest, cinematic lighting"
-TINY_PROMPT = "a panda playing"  # within the tiny T5's 16 tokens
+TINY_PROMPT = "a panda playing"  # within the random tiny T5's 16 tokens
+WORLD_PROMPT = "a red circle on a grey background"  # one of the tiny world's prompts
+WORLD_GUIDANCE = 1.0  # the tiny world is sampled without classifier-free guidance
 TINY_VARIANTS = {"t2v": "2b", "v2v": "2b", "i2v": "1.5-5b-i2v"}
 TINY_STEPS = 10
 
@@ -24,9 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="Hub repo or local folder (official layout), e.g. THUDM/CogVideoX-2b; default: the embedded tiny random pipeline",
+        help="Hub repo or local folder (official layout), e.g. THUDM/CogVideoX-2b; 'tiny' (the default): the tiny "
+        "world shipped with the package, trained on procedural clips (text-to-video only: --image/--video then run "
+        "the random tiny variants); 'random': the random tiny pipeline (noise)",
     )
-    parser.add_argument("--prompt", default=None, help=f"default: {DEFAULT_PROMPT!r}")
+    parser.add_argument(
+        "--prompt", default=None, help=f"default: {DEFAULT_PROMPT!r} ({WORLD_PROMPT!r} for the tiny world)"
+    )
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--image", default=None, help="image-to-video: the first frame (needs an I2V model)")
     parser.add_argument("--video", default=None, help="video-to-video: the input clip")
@@ -40,17 +49,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-frames",
         type=positive_int,
         default=None,
-        help="1.0: 8k+1 up to 49 (default 49); 1.5: 16k+1 up to 161 (default 81); V2V: frames taken from the input",
+        help="1.0: 8k+1 up to 49 (default 49; 9 for the tiny world); 1.5: 16k+1 up to 161 (default 81); V2V: frames "
+        "taken from the input",
     )
-    parser.add_argument("--height", type=positive_int, default=None, help="default 480 (1.0) or 768 (1.5)")
-    parser.add_argument("--width", type=positive_int, default=None, help="default 720 (1.0) or 1360 (1.5)")
+    parser.add_argument(
+        "--height", type=positive_int, default=None, help="default 480 (1.0) or 768 (1.5); 32 for the tiny world"
+    )
+    parser.add_argument(
+        "--width", type=positive_int, default=None, help="default 720 (1.0) or 1360 (1.5); 32 for the tiny world"
+    )
     parser.add_argument(
         "--steps",
         type=positive_int,
         default=None,
-        help=f"denoising steps (default 50; {TINY_STEPS} for the tiny default)",
+        help=f"denoising steps (default 50; the tiny world's own steps, {TINY_STEPS} for random)",
     )
-    parser.add_argument("--guidance-scale", type=float_range(0), default=6.0, help="a finite number >= 0 (default 6)")
+    parser.add_argument(
+        "--guidance-scale",
+        type=float_range(0),
+        default=None,
+        help=f"a finite number >= 0 (default 6; {WORLD_GUIDANCE:g} for the tiny world)",
+    )
     parser.add_argument(
         "--dynamic-cfg", action="store_true", help="anneal the guidance scale (cosine schedule of the official code)"
     )
@@ -107,6 +126,20 @@ def _kind(args) -> str:
     return "i2v" if args.image else "v2v" if args.video else "t2v"
 
 
+def embedded(args, kind: str) -> str | None:
+    """Which embedded pipeline runs: ``"world"`` (the trained tiny world), ``"random"`` or None (``--model``'s)."""
+    if not is_tiny(args.model):
+        return None
+    if is_random(args.model) or (args.model is None and kind != "t2v"):
+        return "random"
+    if kind != "t2v":
+        raise UsageError(
+            f"--model {args.model}: the tiny world is text-to-video only; for {kind} pass --model random or an "
+            f"{'I2V' if kind == 'i2v' else 'official'} model"
+        )
+    return "world"
+
+
 def _dtype(name: str, model: str | None, device: str):
     import torch
 
@@ -118,13 +151,22 @@ def _dtype(name: str, model: str | None, device: str):
 
 
 def load_pipeline(args, kind: str, device: str):
-    """The pipeline for ``kind`` from ``--model``, or the tiny random one."""
+    """The pipeline for ``kind`` from ``--model``, the trained tiny world, or a random tiny one."""
     import diffusers_cogvideox
-    from diffusers_cogvideox.tiny import PIPELINE_CLASS_NAMES, tiny_pipeline
+    from diffusers_cogvideox.tiny import PIPELINE_CLASS_NAMES, tiny_pipeline, tiny_world_pipeline
 
-    if args.model is None:
+    which = embedded(args, kind)
+    if which == "world":
+        print(
+            "cogvideox generate: using the tiny world shipped with the package (a tiny CogVideoX trained on procedural "
+            "clips of a shape over a background, 9 frames of 32x32); pass --model THUDM/CogVideoX-2b for real videos.",
+            flush=True,
+        )
+        return tiny_world_pipeline()
+    if which == "random":
+        why = "" if args.model else " (the tiny world is text-to-video only)"
         print("=" * 78)
-        print(f"cogvideox generate: no --model given; using the embedded TINY pipeline ({TINY_VARIANTS[kind]}).")
+        print(f"cogvideox generate: using the embedded TINY pipeline ({TINY_VARIANTS[kind]}){why}.")
         print(
             "Its weights are RANDOM: random weights, output is noise. Pass --model THUDM/CogVideoX-2b for real videos."
         )
@@ -201,15 +243,17 @@ def run(args) -> int:
     import numpy as np
     import torch
 
+    from diffusers_cogvideox.tiny import TINY_WORLD_RESOLUTION, TINY_WORLD_STEPS
     from diffusers_cogvideox.video_io import export_to_video
 
     kind = _kind(args)
+    which = embedded(args, kind)
     paths = output_paths(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe = load_pipeline(args, kind, device)
     configure(pipe, args, device)
     rules = pipe.variant_rules
-    prompt = args.prompt or (TINY_PROMPT if args.model is None else DEFAULT_PROMPT)
+    prompt = args.prompt or {"world": WORLD_PROMPT, "random": TINY_PROMPT}.get(which, DEFAULT_PROMPT)
     if args.rewrite_prompt:
         from datasets_scripts.video_data.rewrite import rewrite_all  # the rewriter lives with the data tools
 
@@ -219,14 +263,16 @@ def run(args) -> int:
     check_prompt_length(prompt, pipe.tokenizer, max_tokens, truncates=True)  # said, not silently cut
     if args.negative_prompt:
         check_prompt_length(args.negative_prompt, pipe.tokenizer, max_tokens, what="negative prompt", truncates=True)
-    steps = args.steps or (TINY_STEPS if args.model is None else 50)
+    steps = args.steps or {"world": TINY_WORLD_STEPS, "random": TINY_STEPS}.get(which, 50)
+    guidance = args.guidance_scale if args.guidance_scale is not None else WORLD_GUIDANCE if which == "world" else 6.0
+    size = TINY_WORLD_RESOLUTION if which == "world" else {}
     call = dict(
         prompt=prompt,
         negative_prompt=args.negative_prompt,
-        height=args.height,
-        width=args.width,
+        height=args.height or size.get("height"),
+        width=args.width or size.get("width"),
         num_inference_steps=steps,
-        guidance_scale=args.guidance_scale,
+        guidance_scale=guidance,
         use_dynamic_cfg=args.dynamic_cfg,
         dynamic_cfg_mode=args.dynamic_cfg_mode,
         num_videos_per_prompt=args.num_videos,
@@ -235,7 +281,7 @@ def run(args) -> int:
         **conditioning_input(args, kind, rules),
     )
     if kind != "v2v":
-        call["num_frames"] = args.num_frames
+        call["num_frames"] = args.num_frames or size.get("num_frames")
     started = time.perf_counter()
     videos = pipe(**call).frames
     seconds = time.perf_counter() - started
