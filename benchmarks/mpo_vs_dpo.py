@@ -587,7 +587,7 @@ def main(argv: Sequence[str]) -> int:
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    folder = OutputFolder.claim(args.out, COMMAND, overwrite=args.overwrite, reserved=["seed-*"])
+    folder = OutputFolder.claim(args.out, COMMAND, overwrite=args.overwrite)
     start = time.perf_counter()
     with folder:  # an earlier output set aside by --overwrite is deleted once this one is complete, else put back
         experiment = Experiment(args, folder)
