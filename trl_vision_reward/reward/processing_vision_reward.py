@@ -107,7 +107,8 @@ def get_prompt_template(template: str | dict | PromptTemplate | None) -> PromptT
 # ---------------------------------------------------------------------- the processor
 FRAME_SAMPLING = {
     "per_second": "the frame nearest each whole second, up to max_frames (the official CogVLM2-Video sampling)",
-    "first": "the first max_frames frames (clips of a second or so, like the tiny world's, keep every frame)",
+    "first": "the first max_frames frames (clips of a second or so keep every frame)",
+    "uniform": "max_frames frames evenly spaced over the clip, the first and the last included",
 }
 
 
@@ -159,8 +160,12 @@ class VisionRewardProcessor(ProcessorMixin):
         if modality == "image":
             return [load_image(media)]
         if modality == "video":
-            per_second = getattr(self, "frame_sampling", "per_second") == "per_second"
-            return _load_video(media, self.max_frames, per_second=per_second, fps=fps)
+            sampling = getattr(self, "frame_sampling", "per_second")
+            if sampling == "uniform":  # short clips: decode them whole, keep evenly spaced frames
+                frames = _load_video(media)
+                keep = np.linspace(0, len(frames) - 1, min(self.max_frames, len(frames))).round().astype(int)
+                return [frames[i] for i in keep]
+            return _load_video(media, self.max_frames, per_second=sampling == "per_second", fps=fps)
         raise ValueError(f"modality must be 'image' or 'video'; got {modality!r}")
 
     def _tokens(self, text: str) -> list[int]:

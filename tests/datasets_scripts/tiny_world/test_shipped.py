@@ -55,7 +55,11 @@ def test_default_scorer_is_the_world_checklist():
     assert scorer.checklist.name == CHECKLIST_NAME
     assert [q.text for q in scorer.checklist.questions] == question_texts()
     assert all(q.weight >= 0 for q in scorer.checklist.questions)
-    assert scorer.processor.frame_sampling == "first"  # a 9-frame clip is shown whole
+    assert scorer.processor.frame_sampling == "uniform"  # frames 0, 2, 4, 6, 8 of a 9-frame clip
+    frames = scorer.processor.load_media(
+        np.zeros((9, 32, 32, 3), np.uint8) + np.arange(9)[:, None, None, None], "video"
+    )
+    assert [np.asarray(f)[0, 0, 0] for f in frames] == [0, 2, 4, 6, 8]
 
 
 @pytest.mark.slow
