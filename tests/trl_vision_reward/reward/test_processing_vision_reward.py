@@ -127,3 +127,28 @@ def test_processor_call_builds_right_padded_rows_for_training():
     assert batch["image_grid_thw"].shape[0] == 2
     with pytest.raises(ValueError, match="exactly one of images"):
         processor(text="x")
+
+
+@pytest.mark.parametrize(
+    "sampling, max_frames, expected",
+    [("first", 4, [0, 1, 2, 3]), ("uniform", 5, [0, 2, 4, 6, 8]), ("uniform", 20, list(range(9)))],
+)
+def test_frame_sampling_modes_pick_the_documented_frames(sampling, max_frames, expected, tmp_path):
+    from trl_vision_reward.reward.processing_vision_reward import VisionRewardProcessor
+
+    processor = tiny_qwen2_vl_processor()
+    processor.frame_sampling, processor.max_frames = sampling, max_frames
+    processor.save_pretrained(tmp_path)
+    loaded = VisionRewardProcessor.from_pretrained(tmp_path)
+    assert (loaded.frame_sampling, loaded.max_frames) == (sampling, max_frames)
+    clip = np.zeros((9, 8, 8, 3), np.uint8) + (np.arange(9, dtype=np.uint8) * 20)[:, None, None, None]
+    frames = loaded.load_media(clip, "video", fps=1.0)
+    assert [int(np.asarray(f)[0, 0, 0]) // 20 for f in frames] == expected
+
+
+def test_unknown_frame_sampling_names_the_choices():
+    from trl_vision_reward.reward.processing_vision_reward import VisionRewardProcessor
+
+    base = tiny_qwen2_vl_processor()
+    with pytest.raises(ValueError, match=r"frame_sampling must be one of \['per_second', 'first', 'uniform'\]"):
+        VisionRewardProcessor(base.image_processor, base.tokenizer, frame_sampling="every_other")
