@@ -116,13 +116,17 @@ def choose_pair_threshold(
         ),
     ]
     tried: list[dict[str, Any]] = []
-    for candidate in candidates:
-        rule, value, reason = candidate
+    chosen = candidates[0]
+    for rule, value, reason in candidates:
         if tried and value >= tried[-1]["threshold"]:  # no looser than a gap that already admitted nothing
+            continue
+        if rule == "one_answer" and value <= 0:  # all weights zero: that is the any-gap rule, tried next
             continue
         pairs, stats = mine(scored, kind, granularity, value, scores)
         tried.append({"rule": rule, "threshold": value, "admitted": stats.admitted})
+        chosen = (rule, value, reason)
         if stats.admitted:
             break
     # the first rule that admitted pairs (or the last tried: the pairs stage then reports that none was admitted)
+    rule, value, reason = chosen
     return ThresholdChoice(rule, float(value), reason, tried), pairs, stats

@@ -226,6 +226,17 @@ def test_the_tiny_world_threshold_is_the_papers_when_it_admits_pairs_else_the_ne
         _records(rows), kind="mpo", granularity="dimension", scores="official", threshold=5.0, user_given=True
     )
     assert (choice.rule, choice.threshold, stats.admitted) == ("given", 5.0, 0)
+    # all weights zero (every total ties): the rule named is the last one tried, and nothing is admitted
+    choice, _, stats = choose_pair_threshold(
+        _records([(0.0, (1, 1)), (0.0, (0, 0))]),
+        kind="mpo",
+        granularity="dimension",
+        scores="official",
+        threshold=None,
+        checklist=SimpleNamespace(weights=[0.0] * 10, divisor=29.0),
+    )
+    assert [t["rule"] for t in choice.tried] == ["paper", "any_gap"] and choice.rule == "any_gap"
+    assert stats.admitted == 0 and stats.counts["tie"] == 1
 
 
 def test_quickstart_refuses_to_wipe_a_foreign_folder(tmp_path):
