@@ -275,6 +275,7 @@ class Experiment:
             run_generate_and_score,
         )
         from datasets_scripts.tiny_world import truth
+        from diffusers_cogvideox.outputs import OutputFolder, read_manifest
         from diffusers_cogvideox.video_io import read_video
 
         start = time.perf_counter()
@@ -299,6 +300,11 @@ class Experiment:
             generation_config=sampler.config(),
         )
         records = load_scored_records(job)
+        # the job's manifest leaves its media out (they read as foreign files when it is collected): record them,
+        # so that an --overwrite of this benchmark's folder replaces them too
+        OutputFolder.claim(job, JOB, resume=True, settings=read_manifest(job)["settings"]).adopt(
+            *(r["media"] for r in records)
+        )
         for record in records:
             frames, _ = read_video(job / record["media"])
             record["truth"] = truth.dimension_levels(np.stack(frames))

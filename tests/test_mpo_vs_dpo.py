@@ -184,9 +184,27 @@ def test_smoke_run_writes_one_row_per_rule_and_dimension(tmp_path):
     svg = ET.fromstring((out / "plot.svg").read_text())
     labels = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert set(rules) <= labels and set(DIMENSIONS) <= labels
-    # a second run into the same folder is refused unless --overwrite (then it replaces only its own files)
-    again = run_script("--smoke", "--out", str(out), "--no-progress", "--rules", "dpo", "--seeds", "0")
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    # --overwrite replaces an earlier run (its nested job folders with their clips included)
+    small = (
+        "--smoke",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--rules",
+        "dpo",
+        "--seeds",
+        "5",
+        "--samples-per-prompt",
+        "2",
+    )
+    replaced = run_script(*small, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "plot.svg",
+        "results.json",
+        "seed-5",
+        "table.md",
+    ]  # the earlier run's seeds, clips included, are gone
 
 
 @pytest.mark.slow
