@@ -1,6 +1,6 @@
 """MPO vs plain Diffusion-DPO in the tiny world: which pairs teach the generator a trade-off between dimensions.
 
-    python benchmarks/mpo_vs_dpo.py --out outputs/mpo_vs_dpo           # the README's run (3 seeds, <= 15 min, 2 cores)
+    python benchmarks/mpo_vs_dpo.py --out outputs/mpo_vs_dpo           # the full run: 3 seeds, sized for 15 min on 2 cores
     python benchmarks/mpo_vs_dpo.py --smoke --out /tmp/mpo_vs_dpo      # minimal size (CI): runs, writes the table
 
 For each seed: sample ``--samples-per-prompt`` clips per prompt with the shipped tiny-world CogVideoX, write them as
