@@ -487,7 +487,7 @@ def table_markdown(results: Mapping[str, Any]) -> str:
         f"beta {s['beta']:g}); pairs mined on {s['pair_scores']} scores. Change = mean over the regenerated clips of "
         "after - before (same prompts and seeds), then mean ± t(0.975, n-1)·sd/√n over the n seeds that trained. "
         "Truth: the procedural level (0..2) of each dimension, total = the world's utility (Dynamic weight 2); "
-        "scorer: the learned VisionReward's dimension score and total. Dimension and sub-dimension coincide in this "
+        "scorer: the learned VisionReward's official (hard-answer) dimension score and total. Dimension and sub-dimension coincide in this "
         "world (one sub-dimension each): those two rules differ only in the gap.",
         "",
         "| rule | dimension | truth change | scorer change | seeds trained |",
