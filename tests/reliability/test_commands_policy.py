@@ -253,7 +253,8 @@ def test_mpo_train_never_saves_the_hub_token_and_refuses_a_resume_without_optimi
     ds = synthetic_mpo_pairs(4)
     write_pair_folder(tmp_path / "pairs", [dict(ds[i]) for i in range(4)])
     out = tmp_path / "run"
-    argv = f"--dataset_name {tmp_path / 'pairs'} --output_dir {out} --max_steps 2 --save_steps 1 "
+    argv = f"--model_name_or_path random --dataset_name {tmp_path / 'pairs'} --output_dir {out} --max_steps 2 "
+    argv += "--save_steps 1 "
     argv += "--per_device_train_batch_size 2 --lora_r 4 --lora_alpha 4 --report_to none --use_cpu true "
     argv += f"--hub_token {FAKE_TOKEN} --logging_steps 1"
     code, err = user_cli(main, argv.split())

@@ -9,8 +9,9 @@ Flags or a YAML file (``--config mpo.yaml``; flags override it), TRL's ``TrlPars
 folder (``pairs.jsonl``), a ``save_to_disk`` folder, or a Hub dataset id; columns as in
 :mod:`trl_vision_reward.mpo.data`. Media pairs are encoded once with the checkpoint's VAE and text encoder into
 ``--latent_cache_dir`` (embedded media, else paths resolved from the dataset's folder), with the model's own text
-length. ``--model_name_or_path tiny`` trains the embedded tiny random CogVideoX (a smoke test: the
-weights are noise).
+length. ``--model_name_or_path tiny`` (the default) trains the tiny world shipped with the package (a tiny CogVideoX
+trained on procedural clips; :func:`diffusers_cogvideox.tiny.tiny_world_folder`), so the LoRA it writes loads into
+``cogvideox generate --lora``; ``random`` trains the random tiny CogVideoX instead (a smoke test: its output is noise).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class MPOModelArguments:
         default="tiny",
         metadata={
             "help": "A diffusers pipeline folder or Hub id (its transformer/ or unet/ is trained), a denoiser folder, "
-            "or 'tiny' (embedded random tiny CogVideoX; output is noise)."
+            "'tiny' (the tiny world shipped with the package, the default of `cogvideox generate`) or 'random' (the "
+            "random tiny CogVideoX; output is noise)."
         },
     )
     subfolder: str | None = field(
@@ -124,15 +126,21 @@ def _component_class(class_name: str):
 
 def load_components(model_args: MPOModelArguments, need_encoders: bool = False) -> dict[str, Any]:
     """The denoiser (and scheduler; VAE, text encoder and tokenizer when media must be encoded) of a checkpoint."""
+    from diffusers_cogvideox.sampling import is_random, is_tiny
+
     dtype = _DTYPES[model_args.torch_dtype]
-    if model_args.model_name_or_path == "tiny":
+    if is_random(model_args.model_name_or_path):
         from diffusers_cogvideox.tiny import tiny_components
 
         parts = tiny_components("2b")
         parts["transformer"].to(dtype)
         return {"denoiser": parts.pop("transformer"), **parts}
-    root, rev = model_args.model_name_or_path, model_args.revision
-    sub = model_args.subfolder
+    if is_tiny(model_args.model_name_or_path):  # the shipped tiny world: a pipeline folder like any other
+        from diffusers_cogvideox.tiny import tiny_world_folder
+
+        root, rev, sub = str(tiny_world_folder()), None, None
+    else:
+        root, rev, sub = model_args.model_name_or_path, model_args.revision, model_args.subfolder
     if sub is None:
         index = _read_json(root, None, "model_index.json", rev)
         sub = next((s for s in ("transformer", "unet") if index and s in index), None)
@@ -162,6 +170,48 @@ def load_components(model_args: MPOModelArguments, need_encoders: bool = False) 
         out["text_encoder"] = te_cls.from_pretrained(root, subfolder="text_encoder", revision=rev).eval()
         out["tokenizer"] = AutoTokenizer.from_pretrained(root, subfolder="tokenizer", revision=rev)
     return out
+
+
+TINY_WORLD_NAME = "tiny world"
+RANDOM_TINY_NAME = "random tiny CogVideoX"
+
+
+def base_model_name(model: str | None) -> str | None:
+    """The base model as the card names it: the embedded ones by what they are, never a folder of this machine."""
+    from diffusers_cogvideox.sampling import is_random, is_tiny
+
+    if is_random(model):
+        return RANDOM_TINY_NAME
+    return TINY_WORLD_NAME if is_tiny(model) else model
+
+
+def embedded_card_fields(model: str | None, training_args: MPOConfig) -> dict[str, Any]:
+    """What the card says of an embedded base: the tiny world is trained (no random-weights notice) and loads with
+    ``tiny_world_pipeline``; the random tiny one is named so that the card says its weights are random."""
+    from diffusers_cogvideox.redaction import portable_path
+    from diffusers_cogvideox.sampling import is_random, is_tiny
+
+    if is_random(model):
+        return {"random_weights": True}
+    if not is_tiny(model):
+        return {}
+    model_id = training_args.hub_model_id or portable_path(training_args.output_dir)
+    usage = (
+        "from diffusers_cogvideox.tiny import TINY_WORLD_RESOLUTION, TINY_WORLD_STEPS, tiny_world_pipeline\n"
+        "from diffusers_cogvideox.video_io import export_to_video\n\n"
+        "pipe = tiny_world_pipeline()  # the tiny world shipped with the package\n"
+        f'pipe.load_lora_weights("{model_id}")\n'
+        'video = pipe("a red circle on a grey background", **TINY_WORLD_RESOLUTION, '
+        "num_inference_steps=TINY_WORLD_STEPS, guidance_scale=1.0).frames[0]\n"
+        'export_to_video(video, "clip.mp4", fps=8)'
+    )
+    return {
+        "random_weights": False,
+        "usage": usage,
+        "summary": "A LoRA adapter for the tiny world's CogVideoX (a tiny CogVideoX trained on procedural clips of a "
+        "shape over a background, shipped with `diffusers_cogvideox`) trained with MPO on VisionReward preference "
+        "pairs.",
+    }
 
 
 def load_pairs(name: str, config: str | None = None, split: str = "train") -> tuple[Any, Path | None]:
@@ -255,8 +305,9 @@ def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training
             train_dataset=train,
             eval_dataset=evals,
             noise_scheduler=parts.get("scheduler"),
-            model_name=None if model_args.model_name_or_path == "tiny" else model_args.model_name_or_path,
+            model_name=base_model_name(model_args.model_name_or_path),
             dataset_name=script_args.dataset_name,
+            card_fields=embedded_card_fields(model_args.model_name_or_path, training_args),
         )
         if folder is not None:
             trainer.add_callback(_RecordSaves(folder))

@@ -461,9 +461,11 @@ def test_entry_point_trains_from_a_yaml_config(tmp_path):
 
     write_pair_folder(tmp_path / "pairs", rows(4))
     (tmp_path / "mpo.yaml").write_text(
-        f"dataset_name: {tmp_path / 'pairs'}\noutput_dir: {tmp_path / 'run'}\nmax_steps: 2\nper_device_train_batch_size: 2\n"
+        f"model_name_or_path: random\ndataset_name: {tmp_path / 'pairs'}\noutput_dir: {tmp_path / 'run'}\nmax_steps: 2\n"
+        "per_device_train_batch_size: 2\n"
         "lora_r: 4\nlora_alpha: 4\nbeta: 250\nreport_to: []\nuse_cpu: true\ngradient_checkpointing: false\nsave_strategy: 'no'\n"
     )
+    # the synthetic latents have the random tiny CogVideoX's shapes
     assert main(["--config", str(tmp_path / "mpo.yaml"), "--beta", "300"]) == 0  # flags override the file
     args = torch.load(tmp_path / "run" / "training_args.bin", weights_only=False)
     assert (
