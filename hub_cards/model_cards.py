@@ -72,9 +72,30 @@ def _base_link(base_model: str | None) -> str:
     return f"`{name}` (local)"
 
 
+def is_tiny_world(base_model: str | None) -> bool:
+    """The embedded default (the trained tiny world shipped with the package): no base, ``tiny`` or a name saying so."""
+    name = str(base_model or "").lower()
+    return not name or name == "tiny" or "tiny world" in name or "tiny-world" in name
+
+
+def is_random_default(base_model: str | None) -> bool:
+    """The random-weight tiny models (``random``, or a name that says random weights)."""
+    return "random" in str(base_model or "").lower() and not is_repo_id(base_model)
+
+
 def _default_usage(base_model: str | None, model_id: str, random_weights: bool) -> str:
     if os.path.isabs(model_id):
         model_id = os.path.basename(model_id.rstrip("/"))  # never a path of the machine that trained it
+    if not random_weights and is_tiny_world(base_model):
+        return (
+            "from diffusers_cogvideox.tiny import TINY_WORLD_RESOLUTION, TINY_WORLD_STEPS, tiny_world_pipeline\n"
+            "from diffusers_cogvideox.video_io import export_to_video\n\n"
+            "pipe = tiny_world_pipeline()  # the tiny world's CogVideoX, shipped with the package\n"
+            f'pipe.load_lora_weights("{model_id}")\n'
+            'video = pipe("a red circle on a grey background", num_inference_steps=TINY_WORLD_STEPS, guidance_scale=1.0, '
+            "**TINY_WORLD_RESOLUTION).frames[0]\n"
+            'export_to_video(video, "circle.mp4", fps=8)'
+        )
     if random_weights and not is_repo_id(base_model):
         return (
             "from diffusers_cogvideox.tiny import tiny_pipeline\n"
@@ -152,7 +173,7 @@ def render_mpo_model_card(
     threshold, pairs admitted/considered), ``eval_results`` VisionReward scores before/after, and anything else
     passed by keyword lands in an "Other details" table. ``base_model`` is recorded in the metadata only when it
     is a Hub repo id (local folders appear in the text). ``random_weights`` defaults to whether ``base_model``
-    is missing or names the embedded tiny default. ``pair_rule`` is the rule that admitted the training pairs
+    names the random tiny models (no base means the trained tiny world). ``pair_rule`` is the rule that admitted the training pairs
     (``rule``, ``granularity``, ``min_total_gap``, ``scores``, and ``source``: where it was read from), stated in
     the card's method line.
     """
@@ -161,7 +182,7 @@ def render_mpo_model_card(
     data_ids = [d for d in ([dataset_name] if dataset_name else []) + list(datasets or []) if d]
     results = to_eval_results(eval_results, dataset_name=eval_dataset_name)
     if random_weights is None:
-        random_weights = not base_model or "tiny" in str(base_model).lower()
+        random_weights = is_random_default(base_model)
     rule_level = rule_level or str(
         (pair_statistics or {}).get("granularity") or (pair_statistics or {}).get("rule") or "dimension"
     )
@@ -196,6 +217,7 @@ def render_mpo_model_card(
         or f"A LoRA adapter for `{shown_base or 'the embedded tiny CogVideoX'}` trained with MPO on VisionReward "
         "preference pairs.",
         random_weights=random_weights,
+        tiny_world=not random_weights and is_tiny_world(base_model),
         base_model_link=_base_link(base_model),
         rule_sentence=rule_sentence(pair_rule, rule_level),
         weights_kind="LoRA adapter" if lora or "lora" in str(hp).lower() else "fine-tuned weights",
@@ -252,7 +274,7 @@ def render_vision_reward_model_card(
         dataset_type="pairs",
     )
     if random_weights is None:
-        random_weights = not base_model or "tiny" in str(base_model).lower()
+        random_weights = not base_model or is_random_default(base_model)  # train-sft's default backbone is random
     per_dim: dict[str, list[float]] = {}
     for row in rows:
         per_dim.setdefault(row["dimension"], []).append(float(row.get("weight") or 0.0))
@@ -280,7 +302,7 @@ def render_vision_reward_model_card(
         "",
     ]
     if random_weights:
-        body += ["> **Random weights.** Built from the embedded tiny default; its scores are noise.", ""]
+        body += ["> **Random weights.** Built from the random tiny models; its scores are noise.", ""]
     body += [
         f"- **Backbone:** {_base_link(base_model)}",
         f"- **Checklist:** {len(rows)} questions in {len(per_dim)} dimensions (THUDM/VisionReward, Apache-2.0)",

@@ -66,11 +66,17 @@ def test_mpo_model_card_has_base_model_data_hyperparameters_and_model_index():
 
 def test_mpo_model_card_for_a_local_tiny_base_keeps_paths_out_of_metadata(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "outputs" / "tiny-cogvideox").mkdir(parents=True)
-    card = render_mpo_model_card(base_model="outputs/tiny-cogvideox", hyperparameters={"beta": 5.0})
+    (tmp_path / "outputs" / "random-tiny-cogvideox").mkdir(parents=True)
+    card = render_mpo_model_card(base_model="outputs/random-tiny-cogvideox", hyperparameters={"beta": 5.0})
     meta = _meta(card)
     assert "base_model" not in meta and "model-index" not in meta
-    assert "`outputs/tiny-cogvideox` (local)" in card.text and "Random weights" in card.text
+    assert "`outputs/random-tiny-cogvideox` (local)" in card.text and "Random weights" in card.text
+
+
+def test_mpo_model_card_for_the_tiny_world_shows_its_pipeline():
+    card = render_mpo_model_card(base_model=None, model_name="world-mpo")
+    assert "Tiny world." in card.text and "Random weights" not in card.text
+    assert "pipe = tiny_world_pipeline()" in card.text and 'pipe.load_lora_weights("world-mpo")' in card.text
 
 
 def test_vision_reward_card_lists_checklist_weights_and_accuracy():
