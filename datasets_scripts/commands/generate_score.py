@@ -15,9 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prompts", required=True, help="a .txt file (one prompt a line) or .json/.jsonl with 'prompt'"
     )
     parser.add_argument("--out", required=True, help="job folder: media/, shards/, rejects/, then data/ and README.md")
-    parser.add_argument("--model", default=None, help="pipeline folder or repo id (default: the tiny random CogVideoX)")
     parser.add_argument(
-        "--scorer", default=None, help="VisionReward folder or repo id (default: the tiny random scorer)"
+        "--model",
+        default=None,
+        help="pipeline folder or repo id; default 'tiny': the tiny world's CogVideoX shipped with the package (trained "
+        "on procedural clips); 'random': the random tiny CogVideoX (noise)",
+    )
+    parser.add_argument(
+        "--scorer",
+        default=None,
+        help="VisionReward folder or repo id; default 'tiny': the tiny world's scorer shipped with the package; "
+        "'random': the random tiny scorer (noise)",
     )
     parser.add_argument("--modality", choices=["video", "image"], default="video")
     parser.add_argument("--samples-per-prompt", type=int, default=4)
@@ -48,6 +56,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+TINY_WORLD_LABEL = "tiny world (trained, shipped with the package)"
+
+
+def embedded_label(model: str | None, what: str) -> str:
+    """How the card names ``--model`` / ``--scorer``: the embedded defaults by what they are, else as given."""
+    from diffusers_cogvideox.sampling import is_random, is_tiny
+
+    if is_random(model):
+        return f"random tiny {what} (random weights)"
+    return TINY_WORLD_LABEL if is_tiny(model) else model
+
+
 def read_prompts(path: str) -> list[str]:
     from datasets_scripts.files import read_records
 
@@ -64,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
     from datasets_scripts.backends import (
         PipelineSampler,
         VisionRewardSampleScorer,
-        is_tiny,
         load_pipeline,
         load_vision_reward,
     )
     from datasets_scripts.generate_and_score import collect_scored_samples, run_generate_and_score
+    from diffusers_cogvideox.sampling import is_random
 
     # On a machine without an accelerator, cpu=True lets several processes (torchrun / accelerate launch) shard the
     # prompts over gloo; without it accelerate would treat every process as a lone process 0.
@@ -116,10 +136,10 @@ def run(args: argparse.Namespace) -> int:
         collect_scored_samples(
             args.out,
             modality=args.modality,
-            generator=args.model or "tiny (random weights)",
-            scorer=args.scorer or "tiny (random weights)",
+            generator=embedded_label(args.model, "CogVideoX"),
+            scorer=embedded_label(args.scorer, "scorer"),
             generation_config=sampler.config(),
-            random_data=is_tiny(args.model) or is_tiny(args.scorer),
+            random_data=is_random(args.model) or is_random(args.scorer),
         )
         print(f"wrote the scored-samples dataset to {args.out}")
     return 0

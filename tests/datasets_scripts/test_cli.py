@@ -63,3 +63,26 @@ def test_build_pairs_and_convert_commands(vrdb_folder, tmp_path, stub_sampler, s
     )
     assert "1 pairs, 0 rejected" in capsys.readouterr().out
     assert "ymhao/HPDv2" in (tmp_path / "conv" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "flags, generator, random_note",
+    [
+        ([], "tiny world (trained, shipped with the package)", False),
+        (["--model", "random", "--scorer", "random"], "random tiny CogVideoX (random weights)", True),
+    ],
+    ids=["tiny-world", "random"],
+)
+def test_generate_score_names_the_embedded_default_and_flags_only_random_weights(
+    tmp_path, flags, generator, random_note
+):
+    from huggingface_hub import DatasetCard
+
+    (tmp_path / "prompts.txt").write_text("a red circle on a grey background\n")
+    argv = ["generate-score", "--prompts", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "scored"),
+            "--samples-per-prompt", "1", "--num-inference-steps", "2", "--no-progress", *flags]  # fmt: skip
+    assert cli.main(argv) == 0
+    card = DatasetCard.load(tmp_path / "scored" / "README.md").text
+    scorer = "random tiny scorer (random weights)" if random_note else generator
+    assert f"| generator | {generator} |" in card and f"| scorer | {scorer} |" in card
+    assert ("Made with random weights" in card) is random_note

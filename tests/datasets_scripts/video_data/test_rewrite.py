@@ -114,11 +114,11 @@ def test_rewrite_prompts_cli_resumes_and_feeds_generate_score(tmp_path):
 
 def test_generate_rewrites_its_prompt_first(tmp_path, capsys):
     from diffusers_cogvideox import cli
-    from diffusers_cogvideox.commands.generate import TINY_PROMPT
+    from diffusers_cogvideox.commands.generate import WORLD_PROMPT
 
     out = tmp_path / "clip.mp4"
     assert cli.main(["generate", "--rewrite-prompt", "tiny", "--out", str(out), "--steps", "2", "--seed", "3"]) == 0
-    expected = PromptRewriter.tiny(seed=3).rewrite(TINY_PROMPT)
+    expected = PromptRewriter.tiny(seed=3).rewrite(WORLD_PROMPT)
     assert f"rewritten prompt: {expected}\n" in capsys.readouterr().out and out.is_file()
 
 
