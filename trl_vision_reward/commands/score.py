@@ -16,14 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="scorer folder or Hub repo id (save_pretrained layout); default: an embedded tiny RANDOM scorer",
+        help="scorer folder or Hub repo id (save_pretrained layout); default 'tiny': the tiny world's video scorer "
+        "shipped with the package (videos only: with images, or with --checklist/--full, the random tiny scorer "
+        "runs); 'random': an embedded tiny RANDOM scorer",
     )
     parser.add_argument(
         "--checklist",
         choices=["image", "video"],
         default=None,
-        help="official checklist to ask; default: the one stored with --model (for the tiny scorer: 'video' when "
-        "every file is a video, else 'image')",
+        help="official checklist to ask; default: the one stored with --model (for the random tiny scorer: 'video' "
+        "when every file is a video, else 'image')",
     )
     parser.add_argument("--full", action="store_true", help="ask the full official list, not the select subset")
     parser.add_argument(
@@ -58,6 +60,27 @@ def _table(batch) -> str:
     return "\n".join(lines)
 
 
+def embedded(args: argparse.Namespace) -> str | None:
+    """Which embedded scorer runs: ``"world"`` (the trained tiny world's), ``"random"`` or None (``--model``'s).
+    The world's scorer asks its own video checklist, so images, ``--checklist`` or ``--full`` with no ``--model``
+    run the random one; naming ``tiny`` for them is refused."""
+    from diffusers_cogvideox.errors import UsageError
+    from diffusers_cogvideox.sampling import is_random, is_tiny
+    from trl_vision_reward.reward.processing_vision_reward import guess_modality
+
+    if not is_tiny(args.model):
+        return None
+    if is_random(args.model):
+        return "random"
+    images = [f for f in args.files if guess_modality(f) != "video"]
+    if not images and not args.checklist and not args.full:
+        return "world"
+    if args.model is None:
+        return "random"
+    reason = f"{images[0]} is not a video" if images else "it asks its own checklist (no --checklist/--full)"
+    raise UsageError(f"--model {args.model}: the tiny world's scorer cannot score here ({reason}); pass --model random")
+
+
 def run(args: argparse.Namespace) -> int:
     from diffusers_cogvideox.checks import check_unique_files
     from diffusers_cogvideox.outputs import check_output_file
@@ -69,12 +92,20 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:  # before any model loads: never an input, never an existing file unless --overwrite
             check_output_file(path, inputs=args.files, overwrite=args.overwrite, suffixes=(suffix,), flag=flag)
     checklist = Checklist.load(args.checklist, select=not args.full) if args.checklist else None
-    if args.model is None:
+    which = embedded(args)
+    if which == "world":
+        from trl_vision_reward.reward.tiny import tiny_world_scorer_folder
+
+        print("using the tiny world's scorer shipped with the package (trained on procedural clips; videos only)")
+        scorer = VisionRewardScorer.from_pretrained(
+            str(tiny_world_scorer_folder()), device=args.device, question_batch_size=args.question_batch_size
+        )
+    elif which == "random":
+        from trl_vision_reward.reward.processing_vision_reward import guess_modality
         from trl_vision_reward.reward.tiny import tiny_vision_reward
 
-        print("no --model given: using the embedded tiny RANDOM scorer (Qwen2-VL, random weights): scores are noise")
-        from trl_vision_reward.reward.processing_vision_reward import guess_modality
-
+        why = "" if args.model else " (the tiny world's scorer takes videos and its own checklist only)"
+        print(f"using the embedded tiny RANDOM scorer (Qwen2-VL, random weights){why}: scores are noise")
         kinds = {guess_modality(f) for f in args.files}  # the tiny scorer asks the checklist of the files given
         default = "video" if kinds == {"video"} else "image"
         model, processor = tiny_vision_reward(args.checklist or default, select=not args.full)

@@ -177,41 +177,13 @@ RANDOM_TINY_NAME = "random tiny CogVideoX"
 
 
 def base_model_name(model: str | None) -> str | None:
-    """The base model as the card names it: the embedded ones by what they are, never a folder of this machine."""
+    """The base model as the card names it (:mod:`hub_cards.model_cards` tells the tiny world from the random tiny
+    model by these names): the embedded ones by what they are, never a folder of this machine."""
     from diffusers_cogvideox.sampling import is_random, is_tiny
 
     if is_random(model):
         return RANDOM_TINY_NAME
     return TINY_WORLD_NAME if is_tiny(model) else model
-
-
-def embedded_card_fields(model: str | None, training_args: MPOConfig) -> dict[str, Any]:
-    """What the card says of an embedded base: the tiny world is trained (no random-weights notice) and loads with
-    ``tiny_world_pipeline``; the random tiny one is named so that the card says its weights are random."""
-    from diffusers_cogvideox.redaction import portable_path
-    from diffusers_cogvideox.sampling import is_random, is_tiny
-
-    if is_random(model):
-        return {"random_weights": True}
-    if not is_tiny(model):
-        return {}
-    model_id = training_args.hub_model_id or portable_path(training_args.output_dir)
-    usage = (
-        "from diffusers_cogvideox.tiny import TINY_WORLD_RESOLUTION, TINY_WORLD_STEPS, tiny_world_pipeline\n"
-        "from diffusers_cogvideox.video_io import export_to_video\n\n"
-        "pipe = tiny_world_pipeline()  # the tiny world shipped with the package\n"
-        f'pipe.load_lora_weights("{model_id}")\n'
-        'video = pipe("a red circle on a grey background", **TINY_WORLD_RESOLUTION, '
-        "num_inference_steps=TINY_WORLD_STEPS, guidance_scale=1.0).frames[0]\n"
-        'export_to_video(video, "clip.mp4", fps=8)'
-    )
-    return {
-        "random_weights": False,
-        "usage": usage,
-        "summary": "A LoRA adapter for the tiny world's CogVideoX (a tiny CogVideoX trained on procedural clips of a "
-        "shape over a background, shipped with `diffusers_cogvideox`) trained with MPO on VisionReward preference "
-        "pairs.",
-    }
 
 
 def load_pairs(name: str, config: str | None = None, split: str = "train") -> tuple[Any, Path | None]:
@@ -307,7 +279,6 @@ def run(script_args: MPOScriptArguments, model_args: MPOModelArguments, training
             noise_scheduler=parts.get("scheduler"),
             model_name=base_model_name(model_args.model_name_or_path),
             dataset_name=script_args.dataset_name,
-            card_fields=embedded_card_fields(model_args.model_name_or_path, training_args),
         )
         if folder is not None:
             trainer.add_callback(_RecordSaves(folder))

@@ -122,8 +122,6 @@ class MPOTrainer(SeededEvaluationMixin, Trainer):
             SD's scaled-linear schedule for UNets.
         peft_config: a ``peft.LoraConfig`` overriding the ``lora_*`` fields of ``args``.
         model_name / dataset_name: recorded in the model card.
-        card_fields: fields of :func:`hub_cards.model_cards.render_mpo_model_card` the caller knows better than the
-            card's guesses from ``model_name`` (e.g. ``random_weights`` and ``usage`` for an embedded base model).
     """
 
     _tag_names = ["trl", "mpo", "diffusion-dpo", "vision-reward"]
@@ -143,7 +141,6 @@ class MPOTrainer(SeededEvaluationMixin, Trainer):
         optimizers: tuple = (None, None),
         model_name: str | None = None,
         dataset_name: str | None = None,
-        card_fields: dict[str, Any] | None = None,
     ):
         args = args or MPOConfig(output_dir="mpo-output")
         if not isinstance(args, MPOConfig):
@@ -154,7 +151,6 @@ class MPOTrainer(SeededEvaluationMixin, Trainer):
         self.denoiser_type = args.denoiser_type if args.denoiser_type != "auto" else denoiser_kind(model)
         self.base_model_name = model_name or _config_get(getattr(model, "config", {}), "_name_or_path", None)
         self.dataset_name = dataset_name
-        self.card_fields = dict(card_fields or {})
         # the rule that admitted the training pairs, read from the data (the card states it, not MPOConfig's defaults)
         self.pair_admission = admission_rule(train_dataset) if train_dataset is not None else None
         self._init_noise_schedule(args, noise_scheduler)
@@ -515,7 +511,7 @@ class MPOTrainer(SeededEvaluationMixin, Trainer):
                 {k: v for k, v in entry.items() if k.startswith(("rewards/", "eval_rewards/", "loss", "eval_loss"))}
             )
         video = self.denoiser_type == "cogvideox"
-        fields = dict(
+        card = render_mpo_model_card(
             model_name=model_name or os.path.basename(os.path.abspath(output_dir or self.args.output_dir)),
             base_model=portable_path(self.base_model_name),  # no absolute path of this machine in a card
             hub_model_id=self.args.hub_model_id,
@@ -537,7 +533,6 @@ class MPOTrainer(SeededEvaluationMixin, Trainer):
             ),
             validate=False,
         )
-        card = render_mpo_model_card(**{**fields, **self.card_fields})
         card.save(os.path.join(output_dir or self.args.output_dir, "README.md"))
 
 

@@ -1,9 +1,11 @@
-"""``vision-reward score``: the embedded tiny scorer by default, a saved scorer folder with --model, JSON/CSV files."""
+"""``vision-reward score``: the tiny world's scorer by default (videos), the random tiny one for images or with
+``--model random``, a saved scorer folder with --model, JSON/CSV files."""
 
 import csv
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.fixtures import save_tiny_vision_reward
@@ -44,7 +46,9 @@ def test_score_images_with_the_embedded_tiny_scorer(tmp_path, capsys):
         ]
     )
     printed = capsys.readouterr().out
-    assert "no --model given: using the embedded tiny RANDOM scorer" in printed
+    assert "using the embedded tiny RANDOM scorer (Qwen2-VL, random weights) (the tiny world's scorer takes videos" in (
+        printed
+    )
     assert "FAILED: MediaError: image file is empty" in printed and "1 of 2 file(s) failed" in printed
     assert code == 1  # a failure is reported in the exit status, the good file is still scored
     data = json.loads(out_json.read_text())
@@ -60,6 +64,52 @@ def test_score_images_with_the_embedded_tiny_scorer(tmp_path, capsys):
     assert data["failures"][0]["error"].startswith("MediaError: image file is empty")
     rows = list(csv.DictReader(out_csv.open()))
     assert rows[0]["source"] == str(good) and float(rows[0]["score"]) == result["score"]
+
+
+def test_score_a_video_with_the_tiny_world_scorer_by_default(tmp_path, capsys):
+    from trl_vision_reward.reward.scoring import VisionRewardScorer
+    from trl_vision_reward.reward.tiny import tiny_world_scorer_folder
+
+    video = _write_video(tmp_path / "clip.mp4")
+    out_json = tmp_path / "v.json"
+    argv = ["score", str(video), "--prompt", "a red circle on a grey background", "--json", str(out_json), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "tiny world's scorer shipped with the package" in printed and "RANDOM" not in printed
+    (result,) = json.loads(out_json.read_text())["results"]
+    world = VisionRewardScorer.from_pretrained(str(tiny_world_scorer_folder())).checklist
+    assert result["checklist"] == world.name == "tiny-world-video"
+    assert list(result["dimension_scores"]) == list(world.dimensions) and len(result["p_yes"]) == len(world)
+
+
+def test_model_random_scores_a_video_with_the_random_tiny_scorer(tmp_path, capsys):
+    video = _write_video(tmp_path / "clip.mp4")
+    argv = [
+        "score",
+        str(video),
+        "--model",
+        "random",
+        "--prompt",
+        "a dog",
+        "--json",
+        str(tmp_path / "v.json"),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    assert "RANDOM scorer (Qwen2-VL, random weights): scores are noise" in capsys.readouterr().out
+    (result,) = json.loads((tmp_path / "v.json").read_text())["results"]
+    assert result["checklist"] == "video_select"
+
+
+def test_model_tiny_refuses_what_the_world_scorer_cannot_score(tmp_path):
+    from diffusers_cogvideox.errors import UsageError
+
+    image = _write_image(tmp_path / "a.png")
+    with pytest.raises(
+        UsageError, match=r"--model tiny: the tiny world's scorer cannot score here \(.*a\.png is not a video\)"
+    ):
+        main(["score", str(image), "--model", "tiny", "--prompt", "a", "--json", str(tmp_path / "o.json")])
+    assert not (tmp_path / "o.json").exists()
 
 
 def test_score_a_video_with_a_saved_scorer_folder(tmp_path, capsys):
