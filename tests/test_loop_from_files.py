@@ -1,5 +1,6 @@
 """The loop stage by stage from files, as a user runs it: each command a separate process consuming what the previous
-one wrote, with no flags beyond the ones a user would pass (the tiny default everywhere, no download)."""
+one wrote, with no flags beyond the ones a user would pass (the embedded default everywhere: the trained tiny world,
+no download)."""
 
 from __future__ import annotations
 
@@ -44,15 +45,23 @@ def run(name: str, *args: str, cwd: Path) -> str:
 
 @pytest.mark.slow
 def test_generate_score_pairs_train_generate_score_from_files(tmp_path):
-    (tmp_path / "prompts.txt").write_text("a red ball bouncing\na cat on a sofa\n")
+    prompt = "a red circle on a grey background"  # the tiny world's prompts
+    (tmp_path / "prompts.txt").write_text(f"{prompt}\na yellow square on a teal background\n")
 
     run("vr-datasets", "generate-score", "--prompts", "prompts.txt", "--out", "scored", "--samples-per-prompt", "3",
         "--no-progress", cwd=tmp_path)  # fmt: skip
     scored = load_dataset("parquet", data_files=str(tmp_path / "scored/data/*.parquet"), split="train")
     assert scored.num_rows == 6 and {"media", "total", "soft_total", "video"} <= set(scored.column_names)
+    scored_card = (tmp_path / "scored/README.md").read_text()
+    assert "| generator | tiny world (trained, shipped with the package) |" in scored_card
+    assert "Made with random weights" not in scored_card
+    # the trained scorer tells the clips apart (a scorer whose fitted weights are all zero would not)
+    assert len(set(scored["soft_total"])) > 1, "the shipped tiny-world scorer gives every clip the same soft total"
 
-    run("vr-datasets", "pairs", "--scored", "scored", "--out", "pairs", "--scores", "soft", "--threshold", "0",
-        cwd=tmp_path)  # fmt: skip
+    # the plain-DPO rule on soft totals admits pairs whatever the scores (dominance on all five dimensions among three
+    # clips per prompt is not guaranteed)
+    run("vr-datasets", "pairs", "--scored", "scored", "--out", "pairs", "--kind", "dpo", "--scores", "soft",
+        "--threshold", "0", cwd=tmp_path)  # fmt: skip
     stats = json.loads((tmp_path / "pairs/stats.json").read_text())
     assert stats["admitted"] > 0
 
@@ -65,17 +74,25 @@ def test_generate_score_pairs_train_generate_score_from_files(tmp_path):
     weights = load_file(str(tmp_path / "mpo/pytorch_lora_weights.safetensors"))
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())  # the two steps trained the adapter
     card = ModelCard.load(tmp_path / "mpo/README.md")
-    # the card states the rule that admitted the pairs (soft scores, gap 0), not MPOConfig's defaults (official, 0.6)
-    assert "beats its total by at least 0, on soft (P(yes)-based) scores (recorded in the training pairs)" in card.text
-    assert "| pair_threshold | 0 |" in card.text and "| pair_scores | soft |" in card.text
+    # the card states the rule that admitted the pairs (DPO, soft scores, gap 0), not MPOConfig's defaults (MPO,
+    # official, 0.6), and that the base is the trained tiny world
+    assert (
+        "pairs whose VisionReward totals differ by at least 0 (the plain-DPO rule, no dominance check), on soft "
+        "(P(yes)-based) scores (recorded in the training pairs)" in card.text
+    )
+    assert "| pair_rule | dpo |" in card.text and "| pair_threshold | 0 |" in card.text
+    assert "| pair_scores | soft |" in card.text
+    assert "`tiny world`" in card.text and "Random weights" not in card.text
 
-    out = run("cogvideox", "generate", "--lora", "mpo", "--prompt", "a red ball bouncing", "--out", "clip.mp4",
-              cwd=tmp_path)  # fmt: skip
+    out = run("cogvideox", "generate", "--lora", "mpo", "--prompt", prompt, "--out", "clip.mp4", cwd=tmp_path)
+    assert "tiny world shipped with the package" in out and "random" not in out.lower()
     assert (tmp_path / "clip.mp4").stat().st_size > 0, out
 
-    run("vision-reward", "score", "clip.mp4", "--prompt", "a red ball bouncing", "--json", "scores.json", cwd=tmp_path)
+    out = run("vision-reward", "score", "clip.mp4", "--prompt", prompt, "--json", "scores.json", cwd=tmp_path)
+    assert "tiny world's scorer" in out
     result = json.loads((tmp_path / "scores.json").read_text())
     assert not result["failures"] and result["results"][0]["modality"] == "video"
+    assert result["results"][0]["checklist"] == scored[0]["checklist_id"]
     assert set(result["results"][0]["dimension_scores"]) == set(scored[0]["dimension_scores"])
 
 
