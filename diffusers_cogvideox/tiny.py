@@ -243,19 +243,25 @@ TINY_WORLD_RESOLUTION = dict(num_frames=9, height=32, width=32)
 TINY_WORLD_STEPS = 10  # DDIM steps the trained tiny world is sampled with
 
 
-def tiny_world_folder():
-    """The shipped tiny-world pipeline, laid out like a Hub repo (``model_index.json``, ``transformer/``, ``vae/``,
-    ``text_encoder/``, ``tokenizer/``, ``scheduler/``). Raises if the package was installed without its weights."""
+def shipped_folder(package: str, name: str, marker: str, what: str):
+    """``<package>/assets/<name>``, a model folder shipped as package data; raises (naming the rebuild command) if the
+    installation lacks it, i.e. ``marker`` is not in it."""
     from importlib.resources import files
     from pathlib import Path
 
-    folder = Path(str(files("diffusers_cogvideox") / "assets" / "tiny_world"))
-    if not (folder / "model_index.json").is_file():
+    folder = Path(str(files(package) / "assets" / name))
+    if not (folder / marker).is_file():
         raise FileNotFoundError(
-            f"the trained tiny-world pipeline is missing from this installation (expected {folder.name}/ in "
-            "diffusers_cogvideox/assets); rebuild it with `vr-datasets train-tiny-world`, or use model='random'"
+            f"the trained tiny-world {what} is missing from this installation (expected {name}/ in {package}/assets); "
+            "rebuild it with `vr-datasets train-tiny-world`, or use model='random'"
         )
     return folder
+
+
+def tiny_world_folder():
+    """The shipped tiny-world pipeline, laid out like a Hub repo (``model_index.json``, ``transformer/``, ``vae/``,
+    ``text_encoder/``, ``tokenizer/``, ``scheduler/``)."""
+    return shipped_folder("diffusers_cogvideox", "tiny_world", "model_index.json", "pipeline")
 
 
 def tiny_world_pipeline():

@@ -30,39 +30,36 @@ from typing import Any
 
 import numpy as np
 
+from datasets_scripts.files import read_records, write_jsonl
+from diffusers_cogvideox.tiny import TINY_TEXT_DIM, TINY_TRANSFORMER_CONFIGS, TINY_VAE_CONFIG
+
 from . import checklist as world_checklist
 from . import truth, world
 
-TEXT_DIM = 32
+TEXT_DIM = TINY_TEXT_DIM
 MAX_TEXT_LENGTH = 32  # the tiny T5 tokenizer spells the world's prompts in up to 28 pieces
 
+# the embedded random tiny models' layouts (diffusers_cogvideox.tiny), wider where the world needs it
 VAE_CONFIG: dict[str, Any] = dict(
-    in_channels=3,
-    out_channels=3,
-    down_block_types=("CogVideoXDownBlock3D",) * 4,
-    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    TINY_VAE_CONFIG,
     block_out_channels=(8, 16, 16, 16),
     latent_channels=16,
-    layers_per_block=1,
     norm_num_groups=4,
-    temporal_compression_ratio=4,
     sample_height=world.HEIGHT,
     sample_width=world.WIDTH,
 )
 TRANSFORMER_CONFIG: dict[str, Any] = dict(
+    TINY_TRANSFORMER_CONFIGS["2b"],
     num_attention_heads=4,
-    attention_head_dim=16,
     in_channels=16,
     out_channels=16,
     time_embed_dim=64,
-    text_embed_dim=TEXT_DIM,
     max_text_seq_length=MAX_TEXT_LENGTH,
     num_layers=4,
     sample_frames=world.NUM_FRAMES,
     sample_height=world.HEIGHT // 8,
     sample_width=world.WIDTH // 8,
     patch_size=1,
-    temporal_compression_ratio=4,
 )
 SCORER_SIZES: dict[str, Any] = dict(
     image_size=world.WIDTH,
@@ -405,13 +402,6 @@ def write_clips(folder: Path, clips: list[np.ndarray], prompts: list[str], prefi
     return records
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    from diffusers_cogvideox.outputs import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    return path
-
-
 def judgment_clips(n: int, vae, rng: np.random.Generator) -> tuple[list[np.ndarray], list[str]]:
     """Half rendered, half through the VAE (the generator's look), every level drawn independently."""
     scenes = [world.sample_scene(rng, confounded=False) for _ in range(n)]
@@ -646,7 +636,7 @@ def stage_report(out: Path, seed: int, plan: Budget, progress: bool) -> dict[str
     _stage_seed(seed, "report")
     start = time.perf_counter()
     scorer = VisionRewardScorer.from_pretrained(str(out / "scorer"))
-    held_out = [json.loads(line) for line in (out / "judgments" / "eval.jsonl").read_text().splitlines()]
+    held_out = read_records(out / "judgments" / "eval.jsonl")
     accuracy = judgment_accuracy(scorer, out / "judgments", held_out, progress)
     pipe = CogVideoXPipeline.from_pretrained(out / "pipeline")
     generated = generator_check(pipe, scorer, out, plan.generator_check_clips, seed + 10_000, progress)

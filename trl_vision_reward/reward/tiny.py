@@ -232,12 +232,6 @@ def save_tiny_vision_reward(path: str | Path, modality: str = "image", seed: int
 def tiny_world_scorer_folder() -> Path:
     """The shipped tiny-world VisionReward-Video scorer (a tiny CogVLM2-Video trained with ``train-sft`` and
     ``fit-weights`` on the tiny world's procedural judgments and preferences; see ``datasets_scripts.tiny_world``)."""
-    from importlib.resources import files
+    from diffusers_cogvideox.tiny import shipped_folder
 
-    folder = Path(str(files("trl_vision_reward") / "assets" / "tiny_world_scorer"))
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(
-            f"the trained tiny-world scorer is missing from this installation (expected {folder.name}/ in "
-            "trl_vision_reward/assets); rebuild it with `vr-datasets train-tiny-world`, or use model='random'"
-        )
-    return folder
+    return shipped_folder("trl_vision_reward", "tiny_world_scorer", "config.json", "scorer")
